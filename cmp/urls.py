@@ -1,0 +1,31 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from cmp import views
+
+handler400 = "cmp.errors.handler400"
+handler403 = "cmp.errors.handler403"
+handler404 = "cmp.errors.handler404"
+handler500 = "cmp.errors.handler500"
+
+api_patterns = [
+    path("", include("accounts.api.urls")),
+    path("", include("marketplace.api.urls")),
+]
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include(api_patterns)),
+    path("", include("marketplace.web.urls")),
+]
+
+if settings.DEBUG:
+    from django.conf.urls.static import static
+
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

@@ -1,0 +1,1 @@
+"""Marketplace write operations. Views, serializers, admin actions and tasks call these, nothing else."""

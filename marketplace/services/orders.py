@@ -1,0 +1,261 @@
+"""Orders and the resources (subscriptions) they create, change and cancel.
+
+An order's state changes only here, one service per transition, each writing an OrderEvent:
+
+    pending_payment -> executing -> done | erred        (erred -> executing when an operator retries)
+    pending_payment -> canceled (buyer) | rejected (operator)
+
+Free plans and cancellations skip payment. Executing orders are processed by a Celery task after commit.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from marketplace.errors import ApplicationError, ConflictError, InvalidTransition
+from marketplace.models import (
+    Order,
+    OrderEvent,
+    OrderState,
+    OrderType,
+    Organization,
+    Plan,
+    Resource,
+    ResourceState,
+)
+
+logger = logging.getLogger(__name__)
+
+ORDER_TRANSITIONS: dict[str, set[str]] = {
+    OrderState.PENDING_PAYMENT: {OrderState.EXECUTING, OrderState.CANCELED, OrderState.REJECTED},
+    OrderState.EXECUTING: {OrderState.DONE, OrderState.ERRED},
+    OrderState.ERRED: {OrderState.EXECUTING},
+    OrderState.DONE: set(),
+    OrderState.CANCELED: set(),
+    OrderState.REJECTED: set(),
+}
+RESOURCE_TRANSITIONS: dict[str, set[str]] = {
+    ResourceState.CREATING: {ResourceState.OK, ResourceState.ERRED},
+    ResourceState.OK: {ResourceState.UPDATING, ResourceState.TERMINATING},
+    ResourceState.UPDATING: {ResourceState.OK, ResourceState.ERRED},
+    ResourceState.TERMINATING: {ResourceState.TERMINATED, ResourceState.ERRED},
+    ResourceState.ERRED: {ResourceState.CREATING, ResourceState.OK, ResourceState.UPDATING, ResourceState.TERMINATING},
+    ResourceState.TERMINATED: set(),
+}
+PERIOD_LENGTH = {"month": timedelta(days=30), "year": timedelta(days=365)}
+
+
+def _order_transition(*, order: Order, to_state: str, actor=None, message: str = "", **changes) -> Order:
+    order = Order.objects.select_for_update().get(pk=order.pk)
+    if to_state not in ORDER_TRANSITIONS[order.state]:
+        raise InvalidTransition(entity="order", from_state=order.state, to_state=to_state)
+    from_state = order.state
+    order.state = to_state
+    for field, value in changes.items():
+        setattr(order, field, value)
+    order.save(update_fields=["state", *changes, "updated_at"])
+    OrderEvent.objects.create(order=order, from_state=from_state, to_state=to_state, actor=actor, message=message)
+    return order
+
+
+def _resource_transition(*, resource: Resource, to_state: str, **changes) -> Resource:
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if to_state not in RESOURCE_TRANSITIONS[resource.state]:
+        raise InvalidTransition(entity="subscription", from_state=resource.state, to_state=to_state)
+    resource.state = to_state
+    for field, value in changes.items():
+        setattr(resource, field, value)
+    resource.save(update_fields=["state", *changes, "updated_at"])
+    return resource
+
+
+def _enqueue_processing(order: Order) -> None:
+    from marketplace.tasks import order_process_task
+
+    order_pk = order.pk
+    transaction.on_commit(lambda: order_process_task.delay(order_pk))
+
+
+def _start(order: Order, *, actor, needs_payment: bool) -> Order:
+    """A new order waits for payment, or starts executing at once."""
+    initial = OrderState.PENDING_PAYMENT if needs_payment else OrderState.EXECUTING
+    order.state = initial
+    order.save()
+    OrderEvent.objects.create(order=order, from_state="", to_state=initial, actor=actor,
+                              message="Waiting for payment." if needs_payment else "")
+    if not needs_payment:
+        _enqueue_processing(order)
+    return order
+
+
+def _check_orderable(plan: Plan) -> None:
+    if not plan.offering.is_orderable:
+        raise ConflictError("This offering is not available for ordering.", code="not_orderable")
+    if plan.is_archived:
+        raise ConflictError("This plan is no longer sold.", code="plan_archived")
+
+
+@transaction.atomic
+def order_create(*, organization: Organization, plan: Plan, actor) -> Order:
+    """Subscribe an organisation to an offering on a plan."""
+    plan = Plan.objects.select_related("offering").get(pk=plan.pk)
+    _check_orderable(plan)
+    order = Order(
+        organization=organization,
+        offering=plan.offering,
+        plan=plan,
+        type=OrderType.CREATE,
+        created_by=actor,
+        cost_minor=plan.price_minor,
+        currency=plan.currency,
+    )
+    return _start(order, actor=actor, needs_payment=not plan.is_free)
+
+
+def _check_no_open_change(resource: Resource) -> None:
+    open_states = [OrderState.PENDING_PAYMENT, OrderState.EXECUTING]
+    if resource.orders.filter(state__in=open_states).exclude(type=OrderType.CREATE).exists():
+        raise ConflictError("This subscription already has a change in progress.", code="change_in_progress")
+
+
+@transaction.atomic
+def order_change_plan(*, resource: Resource, plan: Plan, actor) -> Order:
+    """Move a subscription to another plan of the same offering. A dearer plan is paid for first."""
+    resource = Resource.objects.select_for_update().select_related("plan").get(pk=resource.pk)
+    plan = Plan.objects.select_related("offering").get(pk=plan.pk)
+    if resource.state != ResourceState.OK:
+        raise ConflictError("Only an active subscription can change plan.", code="not_active")
+    if plan.offering_id != resource.offering_id:
+        raise ApplicationError("Choose a plan of the same offering.", errors={"plan": ["Plan of another offering."]})
+    if plan.pk == resource.plan_id:
+        raise ConflictError("The subscription is already on this plan.", code="same_plan")
+    _check_orderable(plan)
+    _check_no_open_change(resource)
+    order = Order(
+        organization=resource.organization,
+        offering=resource.offering,
+        plan=plan,
+        resource=resource,
+        type=OrderType.UPDATE,
+        created_by=actor,
+        cost_minor=plan.price_minor,
+        currency=plan.currency,
+    )
+    return _start(order, actor=actor, needs_payment=plan.price_minor > resource.plan.price_minor)
+
+
+@transaction.atomic
+def order_terminate(*, resource: Resource, actor) -> Order:
+    """Cancel a subscription."""
+    resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if resource.state not in {ResourceState.OK, ResourceState.ERRED}:
+        raise ConflictError("This subscription cannot be cancelled now.", code="not_cancellable")
+    _check_no_open_change(resource)
+    order = Order(
+        organization=resource.organization,
+        offering=resource.offering,
+        plan=resource.plan,
+        resource=resource,
+        type=OrderType.TERMINATE,
+        created_by=actor,
+        currency=resource.plan.currency,
+    )
+    return _start(order, actor=actor, needs_payment=False)
+
+
+@transaction.atomic
+def order_mark_paid(*, order: Order, actor, reference: str = "") -> Order:
+    """Payment confirmed (by an operator in manual mode, or by the payment provider)."""
+    order = _order_transition(
+        order=order,
+        to_state=OrderState.EXECUTING,
+        actor=actor,
+        message=f"Payment confirmed{f' ({reference})' if reference else ''}.",
+        paid_at=timezone.now(),
+        payment_reference=reference,
+    )
+    _enqueue_processing(order)
+    return order
+
+
+@transaction.atomic
+def order_approve(*, order: Order, actor) -> Order:
+    """An operator lets an order proceed without payment."""
+    order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor,
+                              message="Approved by an operator without payment.")
+    _enqueue_processing(order)
+    return order
+
+
+@transaction.atomic
+def order_reject(*, order: Order, actor, reason: str = "") -> Order:
+    return _order_transition(order=order, to_state=OrderState.REJECTED, actor=actor,
+                             message=reason or "Rejected by an operator.", completed_at=timezone.now())
+
+
+@transaction.atomic
+def order_cancel(*, order: Order, actor) -> Order:
+    """The buyer withdraws an order that has not been paid."""
+    return _order_transition(order=order, to_state=OrderState.CANCELED, actor=actor,
+                             message="Cancelled by the buyer.", completed_at=timezone.now())
+
+
+@transaction.atomic
+def order_retry(*, order: Order, actor) -> Order:
+    """An operator runs a failed order again."""
+    order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor, message="Retried.",
+                              error_message="")
+    _enqueue_processing(order)
+    return order
+
+
+def _period_end(start, plan: Plan):
+    return start + PERIOD_LENGTH.get(plan.billing_period, PERIOD_LENGTH["month"])
+
+
+def _resource_name(organization: Organization, plan: Plan) -> str:
+    count = Resource.objects.filter(organization=organization, offering=plan.offering).count()
+    return plan.offering.name if count == 0 else f"{plan.offering.name} #{count + 1}"
+
+
+@transaction.atomic
+def order_process(*, order_id: int) -> Order:
+    """Carry out an executing order. Idempotent: an order that is no longer executing is left alone."""
+    order = Order.objects.select_for_update(of=("self",)).select_related("plan__offering", "resource").get(pk=order_id)
+    if order.state != OrderState.EXECUTING:
+        logger.info("Order %s is %s, nothing to process.", order.uuid, order.state)
+        return order
+    now = timezone.now()
+    if order.type == OrderType.CREATE:
+        resource = order.resource
+        if resource is None:
+            resource = Resource.objects.create(
+                organization=order.organization,
+                offering=order.offering,
+                plan=order.plan,
+                name=_resource_name(order.organization, order.plan),
+                state=ResourceState.CREATING,
+            )
+            order.resource = resource
+            order.save(update_fields=["resource", "updated_at"])
+        if resource.state == ResourceState.ERRED:
+            resource = _resource_transition(resource=resource, to_state=ResourceState.CREATING, error_message="")
+        _resource_transition(resource=resource, to_state=ResourceState.OK, current_period_start=now,
+                             current_period_end=_period_end(now, order.plan))
+    elif order.type == OrderType.UPDATE:
+        resource = _resource_transition(resource=order.resource, to_state=ResourceState.UPDATING)
+        _resource_transition(resource=resource, to_state=ResourceState.OK, plan=order.plan)
+    else:
+        resource = _resource_transition(resource=order.resource, to_state=ResourceState.TERMINATING)
+        _resource_transition(resource=resource, to_state=ResourceState.TERMINATED, terminated_at=now)
+    return _order_transition(order=order, to_state=OrderState.DONE, completed_at=now)
+
+
+@transaction.atomic
+def order_set_erred(*, order_id: int, message: str) -> Order:
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.state != OrderState.EXECUTING:
+        return order
+    return _order_transition(order=order, to_state=OrderState.ERRED, message=message, error_message=message)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MarketplaceAiConfig(AppConfig):
+    name = "marketplace_ai"
+    verbose_name = "Marketplace AI (knowledge)"

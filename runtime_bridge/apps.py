@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class RuntimeBridgeConfig(AppConfig):
+    name = "runtime_bridge"
+    verbose_name = "Runtime bridge"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SiteAgentConfig(AppConfig):
+    name = "site_agent"
+    verbose_name = "Site agents"
