@@ -1,9 +1,8 @@
-from django.urls import path
-from django.views.generic import TemplateView
+"""Web pages of the marketplace, in one namespace. Each area keeps its own URL list."""
+
+from marketplace.web.catalogue_urls import urlpatterns as catalogue_patterns
+from marketplace.web.organizations_urls import urlpatterns as organization_patterns
 
 app_name = "marketplace"
 
-urlpatterns = [
-    path("marketplace/", TemplateView.as_view(template_name="base.html"), name="catalogue"),
-    path("invitations/<uuid:uuid>/", TemplateView.as_view(template_name="base.html"), name="invitation-accept"),
-]
+urlpatterns = catalogue_patterns + organization_patterns
