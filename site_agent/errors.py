@@ -1,0 +1,3 @@
+from cmp.errors import ApplicationError, ConflictError
+
+__all__ = ["ApplicationError", "ConflictError"]
