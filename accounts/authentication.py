@@ -5,7 +5,7 @@ import hashlib
 from django.utils import timezone
 from rest_framework import authentication, exceptions
 
-TOKEN_PREFIX = "cmp_pat_"
+TOKEN_PREFIX = "cmp_pat_"  # noqa: S105 - a public prefix, not a secret
 
 
 def hash_token(token: str) -> str:

@@ -164,26 +164,31 @@ SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
 SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
 SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
 SOCIALACCOUNT_LOGIN_ON_GET = False
-SOCIALACCOUNT_PROVIDERS: dict = {}
 
+# OpenID Connect (Keycloak): enabled when all three OIDC_* values are set. The provider class is set even
+# when no app is configured, because allauth picks it (and its URLs) once, when the URLconf loads.
 OIDC_SERVER_URL = env("OIDC_SERVER_URL")
 OIDC_CLIENT_ID = env("OIDC_CLIENT_ID")
 OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET")
 OIDC_PROVIDER_ID = env("OIDC_PROVIDER_ID", "keycloak")
 OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", "Keycloak")
-if OIDC_SERVER_URL and OIDC_CLIENT_ID:
-    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+SOCIALACCOUNT_PROVIDERS: dict = {
+    "openid_connect": {
+        "provider_class": "accounts.oidc.provider.VerifyingOpenIDConnectProvider",
         "OAUTH_PKCE_ENABLED": True,
-        "APPS": [
-            {
-                "provider_id": OIDC_PROVIDER_ID,
-                "name": OIDC_PROVIDER_NAME,
-                "client_id": OIDC_CLIENT_ID,
-                "secret": OIDC_CLIENT_SECRET,
-                "settings": {"server_url": OIDC_SERVER_URL},
-            }
-        ],
+        "APPS": [],
     }
+}
+if OIDC_SERVER_URL and OIDC_CLIENT_ID and OIDC_CLIENT_SECRET:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"]["APPS"].append(
+        {
+            "provider_id": OIDC_PROVIDER_ID,
+            "name": OIDC_PROVIDER_NAME,
+            "client_id": OIDC_CLIENT_ID,
+            "secret": OIDC_CLIENT_SECRET,
+            "settings": {"server_url": OIDC_SERVER_URL},
+        }
+    )
 
 # --- REST API -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
