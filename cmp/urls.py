@@ -13,6 +13,7 @@ handler500 = "cmp.errors.handler500"
 api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("marketplace.api.urls")),
+    path("", include("runtime_bridge.api.urls")),
 ]
 
 urlpatterns = [
