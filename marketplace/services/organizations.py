@@ -201,3 +201,13 @@ def service_provider_approve(*, provider: ServiceProvider, actor, notes: str = "
 @transaction.atomic
 def service_provider_reject(*, provider: ServiceProvider, actor, notes: str = "") -> ServiceProvider:
     return _service_provider_review(provider=provider, actor=actor, state=ServiceProviderState.REJECTED, notes=notes)
+
+
+@transaction.atomic
+def service_provider_set_trusted(*, provider: ServiceProvider, actor, is_trusted: bool) -> ServiceProvider:
+    """Trusted providers publish listings without review; only operators decide that."""
+    provider = ServiceProvider.objects.select_for_update().get(pk=provider.pk)
+    if provider.is_trusted != is_trusted:
+        provider.is_trusted = is_trusted
+        provider.save(update_fields=["is_trusted", "updated_at"])
+    return provider
