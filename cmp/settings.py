@@ -213,6 +213,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # One named enum per choice set: several models have a `state`, several fields use the capabilities.
+    "ENUM_NAME_OVERRIDES": {
+        "CapabilityEnum": "marketplace.models.catalogue.Capability",
+        "BillingPeriodEnum": "marketplace.models.catalogue.BillingPeriod",
+        "OfferingStateEnum": "marketplace.models.catalogue.OfferingState",
+        "OrderStateEnum": "marketplace.models.orders.OrderState",
+        "OrderTypeEnum": "marketplace.models.orders.OrderType",
+        "ResourceStateEnum": "marketplace.models.orders.ResourceState",
+        "RoleEnum": "marketplace.models.organizations.Role",
+        "ServiceProviderStateEnum": "marketplace.models.organizations.ServiceProviderState",
+    },
 }
 
 # --- Internationalisation, static and media ----------------------------------------------------

@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 
 from marketplace.models import (
@@ -122,6 +122,13 @@ def category_list() -> QuerySet[Category]:
     return Category.objects.all()
 
 
+def category_list_with_offering_counts() -> QuerySet[Category]:
+    """Categories with `active_offering_count`, counted in the same query."""
+    return Category.objects.annotate(
+        active_offering_count=Count("offerings", filter=Q(offerings__state=OfferingState.ACTIVE))
+    ).order_by("sort_order", "name")
+
+
 def _search_query(text: str) -> SearchQuery | None:
     """Prefix-matching query for each typed word: "supp ag" finds "Support Agent"."""
     terms = SEARCH_TERM.findall(text.lower())[:8]
@@ -170,6 +177,32 @@ def offering_get_public(*, slug: str) -> Offering:
     return offering
 
 
+def offering_get_public_by_uuid(*, uuid) -> Offering:
+    offering = (
+        Offering.objects.filter(state=OfferingState.ACTIVE, uuid=uuid)
+        .select_related("category", "provider__organization")
+        .first()
+    )
+    if offering is None:
+        raise Http404
+    return offering
+
+
+def offering_list_public_with_plans() -> QuerySet[Offering]:
+    """Active offerings with their plans on sale prefetched into `public_plans`."""
+    return (
+        Offering.objects.filter(state=OfferingState.ACTIVE)
+        .select_related("category", "provider__organization")
+        .prefetch_related(
+            Prefetch(
+                "plans",
+                queryset=Plan.objects.filter(is_archived=False).order_by("sort_order", "price_minor", "id"),
+                to_attr="public_plans",
+            )
+        )
+    )
+
+
 def offering_list_for_user(*, user) -> QuerySet[Offering]:
     """Offerings the user may manage as a seller (operators: all)."""
     offerings = Offering.objects.select_related("category", "provider__organization")
@@ -215,6 +248,15 @@ def plan_get_orderable(*, uuid) -> Plan:
 
 def review_list_for_offering(*, offering: Offering) -> QuerySet[Review]:
     return offering.reviews.select_related("organization", "author").order_by("-created_at")
+
+
+def review_list_public() -> QuerySet[Review]:
+    """Reviews of offerings in the catalogue, newest first."""
+    return (
+        Review.objects.filter(offering__state=OfferingState.ACTIVE)
+        .select_related("offering", "organization")
+        .order_by("-created_at", "-id")
+    )
 
 
 # --- Orders and resources -------------------------------------------------------------------------
