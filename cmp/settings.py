@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_filters",
     "django_countries",
     "django_htmx",
@@ -213,6 +214,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": "/api/",
+    # /api/docs/ serves Swagger UI from the bundled sidecar package, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # One named enum per choice set: several models have a `state`, several fields use the capabilities.
     "ENUM_NAME_OVERRIDES": {
         "CapabilityEnum": "marketplace.models.catalogue.Capability",
