@@ -44,3 +44,24 @@ def support_flow(sample_flows) -> dict:
 @pytest.fixture
 def llm_flow(sample_flows) -> dict:
     return json.loads(json.dumps(sample_flows["code-review-agent"]))
+
+
+@pytest.fixture(scope="session")
+def lfx_runtime(tmp_path_factory):
+    """A real `lfx serve`, empty, with filesystem-backed flows."""
+    from tests.runtime_server import start_lfx_serve, stop
+
+    base = tmp_path_factory.mktemp("lfx")
+    (base / "flows").mkdir()
+    server = start_lfx_serve(base / "flows", base / "lfx.log")
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def runtime_settings(settings, lfx_runtime):
+    settings.RUNTIME_KIND = "lfx"
+    settings.RUNTIME_URL = lfx_runtime.url
+    settings.RUNTIME_API_KEY = lfx_runtime.api_key
+    settings.RUNTIME_TIMEOUT = 30
+    return settings
