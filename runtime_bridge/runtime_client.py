@@ -220,6 +220,11 @@ class LfxServeClient(BaseRuntimeClient):
         except RuntimeUnavailable:
             return False
 
+    def list_flow_ids(self) -> list[str]:
+        response = self._request("GET", "/flows")
+        self._raise_for_status(response, "Listing flows")
+        return [flow["id"] for flow in response.json()]
+
     def deploy_flow(self, flow: dict, *, flow_id: str, name: str) -> DeployedFlow:
         body = {**flow, "id": flow_id, "name": name, "replace": True}
         response = self._request("POST", "/flows/upload/", json=body)

@@ -1,10 +1,18 @@
 """Importing Langflow flows as agents: validation, secret stripping, then the site_agent services."""
 
+import uuid
+
 from django.db import transaction
 
 from cmp.errors import ApplicationError
 from marketplace.models import Category, ServiceProvider
-from runtime_bridge.flows import FlowReport, validate_flow
+from runtime_bridge.flows import FlowReport, Problem, validate_flow
+from runtime_bridge.runtime_client import (
+    RuntimeRejected,
+    RuntimeUnavailable,
+    get_runtime_client,
+    runtime_is_configured,
+)
 from site_agent.models import AgentIdentity, AgentVersion
 from site_agent.services import FlowContent, agent_create, agent_version_add
 
@@ -25,8 +33,26 @@ class InvalidFlow(ApplicationError):
 
 
 def flow_check(*, raw, category: Category) -> FlowReport:
-    """Validate without storing anything (the seller's "check" button)."""
-    return validate_flow(raw, requires_chat=category.slug in CHAT_CATEGORIES)
+    """Validate without storing anything (the seller's "check" button), then try it on the runtime."""
+    report = validate_flow(raw, requires_chat=category.slug in CHAT_CATEGORIES)
+    if report.is_valid and runtime_is_configured():
+        _dry_run_deploy(report)
+    return report
+
+
+def _dry_run_deploy(report: FlowReport) -> None:
+    """Load the flow into the runtime under a throw-away id and remove it: components it cannot load are
+    problems. An unreachable runtime does not block an import; the seller is told it was not checked."""
+    flow_id = str(uuid.uuid4())
+    try:
+        with get_runtime_client(attempts=1) as runtime:
+            runtime.deploy_flow(report.flow, flow_id=flow_id, name=f"cmp-dry-run-{flow_id}")
+            runtime.delete_flow(flow_id)
+    except RuntimeRejected as error:
+        report.problems.append(Problem("runtime_cannot_load", error.detail))
+        report.flow = None
+    except RuntimeUnavailable as error:
+        report.warnings.append(Problem("runtime_not_checked", f"Not tried on the runtime: {error.detail}"))
 
 
 def _content(report: FlowReport) -> FlowContent:
