@@ -5,5 +5,5 @@ from celery import shared_task
 
 @shared_task
 def ping_task() -> str:
-    """Answer "pong"; `ping_task.delay().get(timeout=10)` checks the broker, a worker and the result backend."""
+    """Answer "pong": `ping_task.delay().get(timeout=10)` checks the broker, a worker and the results."""
     return "pong"
