@@ -80,6 +80,34 @@ def invitation_list_pending(*, organization: Organization) -> QuerySet[Invitatio
     return organization.invitations.filter(state="pending").select_related("invited_by")
 
 
+def invitation_get(*, uuid) -> Invitation:
+    """An invitation by its unguessable id: whoever holds the link may see it (accepting checks the email)."""
+    invitation = Invitation.objects.filter(uuid=uuid).select_related("organization", "invited_by").first()
+    if invitation is None:
+        raise Http404
+    return invitation
+
+
+def organization_list_for_seller_registration(*, user) -> QuerySet[Organization]:
+    """Organisations the user owns or manages that are not sellers yet."""
+    if not user.is_authenticated:
+        return Organization.objects.none()
+    return Organization.objects.filter(
+        memberships__user=user, memberships__role__in=MANAGING_ROLES, service_provider__isnull=True
+    ).order_by("name")
+
+
+def service_provider_list_for_member(*, user) -> QuerySet[ServiceProvider]:
+    """Seller accounts of the user's own organisations (for operators too: not every seller)."""
+    if not user.is_authenticated:
+        return ServiceProvider.objects.none()
+    return (
+        ServiceProvider.objects.filter(organization__memberships__user=user)
+        .select_related("organization")
+        .order_by("organization__name")
+    )
+
+
 @dataclass(frozen=True)
 class Navigation:
     organizations: list[Organization]

@@ -3,7 +3,10 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -22,6 +25,8 @@ from marketplace.models import (
 
 INVITATION_LIFETIME = timedelta(days=14)
 ORGANIZATION_FIELDS = {"name", "contact_email", "billing_email", "country"}
+REQUIRED = "This field is required."
+CHOOSE_ROLE = "Choose owner, manager or member."
 
 
 def unique_slug(model, value: str, *, max_length: int = 60) -> str:
@@ -57,7 +62,7 @@ def organization_create(
 @transaction.atomic
 def organization_ensure_for_new_user(*, user) -> Organization:
     """Give a first-time user "<name>'s Organization", once: a second call returns what they have."""
-    type(user).objects.select_for_update().filter(pk=user.pk).first()  # serialise concurrent sign-ups
+    get_user_model().objects.select_for_update().filter(pk=user.pk).first()  # serialise concurrent sign-ups
     existing = Organization.objects.filter(memberships__user=user).order_by("memberships__created_at").first()
     if existing is not None:
         return existing
@@ -68,12 +73,17 @@ def organization_ensure_for_new_user(*, user) -> Organization:
 def organization_update(*, organization: Organization, actor, data: dict) -> Organization:
     unknown = set(data) - ORGANIZATION_FIELDS
     if unknown:
-        raise ApplicationError("Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)})
+        errors = {field: ["Unknown field."] for field in sorted(unknown)}
+        raise ApplicationError("Unknown fields.", errors=errors)
     for field, value in data.items():
         setattr(organization, field, value.strip() if isinstance(value, str) else value)
-    if not organization.name:
-        raise ApplicationError("An organisation needs a name.", errors={"name": ["This field is required."]})
-    organization.full_clean(exclude=["slug", "members"])
+    try:
+        if not organization.name:
+            raise ApplicationError("An organisation needs a name.", errors={"name": [REQUIRED]})
+        organization.full_clean(exclude=["slug", "members"])
+    except Exception:
+        organization.refresh_from_db(fields=list(data))  # the caller's object keeps its saved values
+        raise
     organization.save(update_fields=[*data, "updated_at"])
     return organization
 
@@ -82,11 +92,17 @@ def _owner_count(organization: Organization) -> int:
     return Membership.objects.filter(organization=organization, role=Role.OWNER).count()
 
 
+def _lock_membership(membership: Membership) -> Membership:
+    """Lock the organisation first: two owners demoting each other at once must not leave it ownerless."""
+    Organization.objects.select_for_update().filter(pk=membership.organization_id).first()
+    return Membership.objects.select_for_update().select_related("organization").get(pk=membership.pk)
+
+
 @transaction.atomic
 def membership_change_role(*, membership: Membership, role: str, actor) -> Membership:
     if role not in Role.values:
-        raise ApplicationError(f"Unknown role '{role}'.", errors={"role": ["Choose owner, manager or member."]})
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+        raise ApplicationError(f"Unknown role '{role}'.", errors={"role": [CHOOSE_ROLE]})
+    membership = _lock_membership(membership)
     if membership.role == Role.OWNER and role != Role.OWNER and _owner_count(membership.organization) == 1:
         raise ConflictError("An organisation must keep at least one owner.", code="last_owner")
     membership.role = role
@@ -96,7 +112,7 @@ def membership_change_role(*, membership: Membership, role: str, actor) -> Membe
 
 @transaction.atomic
 def membership_remove(*, membership: Membership, actor) -> None:
-    membership = Membership.objects.select_for_update().get(pk=membership.pk)
+    membership = _lock_membership(membership)
     if membership.role == Role.OWNER and _owner_count(membership.organization) == 1:
         raise ConflictError("An organisation must keep at least one owner.", code="last_owner")
     membership.delete()
@@ -105,10 +121,18 @@ def membership_remove(*, membership: Membership, actor) -> None:
 @transaction.atomic
 def invitation_create(*, organization: Organization, email: str, role: str, actor) -> Invitation:
     email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError as error:
+        raise ApplicationError("Enter a valid email address.", errors={"email": error.messages}) from error
     if role not in Role.values:
-        raise ApplicationError(f"Unknown role '{role}'.", errors={"role": ["Choose owner, manager or member."]})
+        raise ApplicationError(f"Unknown role '{role}'.", errors={"role": [CHOOSE_ROLE]})
     if Membership.objects.filter(organization=organization, user__email__iexact=email).exists():
         raise ConflictError(f"{email} is already a member.", code="already_member")
+    # An expired invitation must not block a new one (one pending invitation per email is a DB constraint).
+    Invitation.objects.filter(
+        organization=organization, email=email, state=InvitationState.PENDING, expires_at__lte=timezone.now()
+    ).update(state=InvitationState.CANCELED, updated_at=timezone.now())
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
@@ -125,7 +149,8 @@ def invitation_create(*, organization: Organization, email: str, role: str, acto
         lambda: send_mail(
             subject=f"You are invited to {organization.name} on CMP",
             message=(
-                f"{actor.display_name} invited you to join {organization.name} as {invitation.get_role_display()}.\n"
+                f"{actor.display_name} invited you to join {organization.name} "
+                f"as {invitation.get_role_display()}.\n"
                 f"Accept the invitation: {accept_url}\n"
             ),
             from_email=None,
@@ -178,7 +203,9 @@ def service_provider_register(
                 organization=organization, description=description.strip(), terms_accepted_at=timezone.now()
             )
     except IntegrityError as error:
-        raise ConflictError("This organisation is already registered as a seller.", code="already_seller") from error
+        raise ConflictError(
+            "This organisation is already registered as a seller.", code="already_seller"
+        ) from error
 
 
 def _service_provider_review(*, provider: ServiceProvider, actor, state: str, notes: str) -> ServiceProvider:
@@ -195,12 +222,16 @@ def _service_provider_review(*, provider: ServiceProvider, actor, state: str, no
 
 @transaction.atomic
 def service_provider_approve(*, provider: ServiceProvider, actor, notes: str = "") -> ServiceProvider:
-    return _service_provider_review(provider=provider, actor=actor, state=ServiceProviderState.APPROVED, notes=notes)
+    return _service_provider_review(
+        provider=provider, actor=actor, state=ServiceProviderState.APPROVED, notes=notes
+    )
 
 
 @transaction.atomic
 def service_provider_reject(*, provider: ServiceProvider, actor, notes: str = "") -> ServiceProvider:
-    return _service_provider_review(provider=provider, actor=actor, state=ServiceProviderState.REJECTED, notes=notes)
+    return _service_provider_review(
+        provider=provider, actor=actor, state=ServiceProviderState.REJECTED, notes=notes
+    )
 
 
 @transaction.atomic

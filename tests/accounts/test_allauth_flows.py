@@ -18,8 +18,12 @@ PASSWORD = "correct-horse-battery"
 def test_signup_signs_in_and_creates_one_owned_organisation(client):
     response = client.post(
         "/accounts/signup/",
-        {"email": "Grace@Example.com", "full_name": "Grace Hopper", "password1": "n0t-a-c0mmon-pw!",
-         "password2": "n0t-a-c0mmon-pw!"},
+        {
+            "email": "Grace@Example.com",
+            "full_name": "Grace Hopper",
+            "password1": "n0t-a-c0mmon-pw!",
+            "password2": "n0t-a-c0mmon-pw!",
+        },
     )
 
     assert response.status_code == 302

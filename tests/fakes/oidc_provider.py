@@ -202,13 +202,17 @@ class FakeOpenIDProvider:
         authorization.is_redeemed = True
         access_token = secrets.token_urlsafe(32)
         self.access_tokens[access_token] = authorization.user
-        return 200, {}, {
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": self.token_lifetime,
-            "scope": authorization.scope,
-            "id_token": self.id_token(authorization),
-        }
+        return (
+            200,
+            {},
+            {
+                "access_token": access_token,
+                "token_type": "Bearer",
+                "expires_in": self.token_lifetime,
+                "scope": authorization.scope,
+                "id_token": self.id_token(authorization),
+            },
+        )
 
     def userinfo(self, authorization_header: str) -> tuple[int, dict, dict]:
         scheme, _, access_token = authorization_header.partition(" ")
