@@ -1,5 +1,6 @@
 """Operators manage people here: the custom user (email sign-in, no username) and personal API tokens."""
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm
@@ -10,13 +11,23 @@ from accounts.models import ApiToken, User
 from accounts.services import api_token_revoke
 
 
-class UserCreationForm(AdminUserCreationForm):
+class EmailFormMixin:
+    """Emails are stored lower-case (as UserManager does) and unique whatever their case."""
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        if User.objects.filter(email__iexact=email).exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError("A user with this email address already exists.")
+        return email
+
+
+class UserCreationForm(EmailFormMixin, AdminUserCreationForm):
     class Meta:
         model = User
         fields = ("email", "full_name")
 
 
-class UserChangeForm(DjangoUserChangeForm):
+class UserChangeForm(EmailFormMixin, DjangoUserChangeForm):
     class Meta:
         model = User
         fields = "__all__"

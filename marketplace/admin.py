@@ -219,7 +219,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        data = {field: getattr(obj, field) for field in form.changed_data}
+        data = {field: form.cleaned_data[field] for field in form.changed_data}
         if data:
             organization_update(organization=obj, actor=request.user, data=data)
 
@@ -524,6 +524,8 @@ class OfferingAdmin(admin.ModelAdmin):
         if formset.model is not Plan:
             super().save_formset(request, form, formset, change)
             return
+        # What formset.save() would record, for the admin's change message.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for plan_form in formset.forms:
             if not plan_form.has_changed():
                 continue
@@ -534,9 +536,10 @@ class OfferingAdmin(admin.ModelAdmin):
                 if field in PLAN_EDITABLE_FIELDS
             }
             if plan.pk is None:
-                plan_create(offering=form.instance, actor=request.user, **data)
+                formset.new_objects.append(plan_create(offering=form.instance, actor=request.user, **data))
             else:
                 plan_update(plan=plan, actor=request.user, data=data)
+                formset.changed_objects.append((plan, plan_form.changed_data))
 
     def _transition(self, request, queryset, *, service, done: str, from_states, wrong_state: str) -> None:
         _run_action(
