@@ -47,9 +47,19 @@ RESOURCE_TRANSITIONS: dict[str, set[str]] = {
 PERIOD_LENGTH = {"month": timedelta(days=30), "year": timedelta(days=365)}
 
 
-def _order_transition(*, order: Order, to_state: str, actor=None, message: str = "", **changes) -> Order:
+def _order_transition(
+    *,
+    order: Order,
+    to_state: str,
+    actor=None,
+    message: str = "",
+    from_states: set[str] | None = None,
+    **changes,
+) -> Order:
+    """`from_states` narrows the table for services that mean one edge only (retry is erred -> executing)."""
     order = Order.objects.select_for_update().get(pk=order.pk)
-    if to_state not in ORDER_TRANSITIONS[order.state]:
+    allowed_from = from_states is None or order.state in from_states
+    if to_state not in ORDER_TRANSITIONS[order.state] or not allowed_from:
         raise InvalidTransition(entity="order", from_state=order.state, to_state=to_state)
     from_state = order.state
     order.state = to_state
@@ -173,6 +183,7 @@ def order_mark_paid(*, order: Order, actor, reference: str = "") -> Order:
         to_state=OrderState.EXECUTING,
         actor=actor,
         message=f"Payment confirmed{f' ({reference})' if reference else ''}.",
+        from_states={OrderState.PENDING_PAYMENT},
         paid_at=timezone.now(),
         payment_reference=reference,
     )
@@ -184,7 +195,8 @@ def order_mark_paid(*, order: Order, actor, reference: str = "") -> Order:
 def order_approve(*, order: Order, actor) -> Order:
     """An operator lets an order proceed without payment."""
     order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor,
-                              message="Approved by an operator without payment.")
+                              message="Approved by an operator without payment.",
+                              from_states={OrderState.PENDING_PAYMENT})
     _enqueue_processing(order)
     return order
 
@@ -206,7 +218,7 @@ def order_cancel(*, order: Order, actor) -> Order:
 def order_retry(*, order: Order, actor) -> Order:
     """An operator runs a failed order again."""
     order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor, message="Retried.",
-                              error_message="")
+                              error_message="", from_states={OrderState.ERRED})
     _enqueue_processing(order)
     return order
 
