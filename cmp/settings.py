@@ -266,6 +266,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES); leave room for the JSON around it.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# --- Agent runtime (lfx serve or Langflow) ---------------------------------------------------------
+RUNTIME_KIND = env("RUNTIME_KIND", "lfx")
+RUNTIME_URL = env("RUNTIME_URL", "http://127.0.0.1:7860" if DEBUG else "")
+RUNTIME_API_KEY = env("RUNTIME_API_KEY")
+RUNTIME_TIMEOUT = float(env("RUNTIME_TIMEOUT", "30"))
+
 # --- Marketplace ----------------------------------------------------------------------------------
 CMP_DEFAULT_CURRENCY = env("CMP_DEFAULT_CURRENCY", "USD")
 CMP_OPERATOR_EMAIL = env("CMP_OPERATOR_EMAIL", "operator@cmp.local")
