@@ -64,7 +64,7 @@ class CatalogueFilterForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["q"].widget.input_type = "search"
-        self.fields["q"].widget.attrs["placeholder"] = "Search by name, task or keyword"
+        self.fields["q"].widget.attrs["placeholder"] = "Name or keyword"
         for name in ("price_min", "price_max"):
             self.fields[name].widget.attrs.update({"placeholder": "Any", "step": "1", "inputmode": "decimal"})
 
