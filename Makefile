@@ -24,10 +24,11 @@ $(RUNTIME_STAMP): runtime/requirements.txt
 
 install: $(STAMP) $(RUNTIME_STAMP)
 
+# Migrate, add the demo marketplace (idempotent; prints the demo sign-ins), then serve on HOST:PORT.
 run: $(STAMP) $(RUNTIME_STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: $(STAMP) $(RUNTIME_STAMP)
