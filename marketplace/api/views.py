@@ -11,6 +11,7 @@ from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cmp.pagination import LargeListPagination
 from marketplace import selectors
 from marketplace.api import schema  # noqa: F401 - registers the API token scheme with drf-spectacular
 from marketplace.api import serializers as s
@@ -114,6 +115,7 @@ class PublicOfferingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ap
 
     permission_classes = [AllowAny]
     filter_backends: list = []
+    pagination_class = LargeListPagination
 
     def get_serializer_class(self):
         if self.action == "retrieve":
@@ -126,7 +128,7 @@ class PublicOfferingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ap
         params = s.PublicOfferingSearchInputSerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
         search = params.validated_data
-        return selectors.offering_search(
+        offerings = selectors.offering_search(
             query=search.get("search", ""),
             category=search.get("category"),
             capability=search.get("capability"),
@@ -134,6 +136,7 @@ class PublicOfferingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Ap
             price_max=search.get("price_max"),
             sort=search["sort"],
         )
+        return offerings.defer("description", "search_vector")  # not shown in the list
 
 
 # --- Seller: offerings and plans ------------------------------------------------------------------
