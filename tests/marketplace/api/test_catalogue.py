@@ -236,3 +236,26 @@ def test_offering_detail_hides_offerings_not_in_the_catalogue(catalogue, slug):
 
     assert_error(APIClient().get(f"{CATALOGUE}{offering.uuid}/"), 404, "not_found")
     assert_error(APIClient().get(f"{CATALOGUE}not-a-uuid/"), 404, "not_found")
+
+
+@pytest.mark.parametrize("sort", ["price", "newest", "relevance"])
+def test_paging_through_the_catalogue_returns_every_offering_once_in_order(db, sort):
+    provider = ServiceProviderFactory()
+    published = timezone.now()
+    offerings = [
+        OfferingFactory(provider=provider, price_from_minor=100 * (index % 3), published_at=published)
+        for index in range(25)
+    ]  # many ties: the id tie-breaker must keep pages stable
+    client = APIClient()
+
+    pages = [
+        client.get(CATALOGUE, {"sort": sort, "page_size": 10, "page": page}).json() for page in (1, 2, 3)
+    ]
+
+    seen = [item["uuid"] for page in pages for item in page["results"]]
+    everything = [
+        item["uuid"] for item in client.get(CATALOGUE, {"sort": sort, "page_size": 100}).json()["results"]
+    ]
+    assert [len(page["results"]) for page in pages] == [10, 10, 5]
+    assert seen == everything
+    assert sorted(seen) == sorted(str(offering.uuid) for offering in offerings)
