@@ -275,6 +275,18 @@ RUNTIME_URL = env("RUNTIME_URL", "http://127.0.0.1:7860" if DEBUG else "")
 RUNTIME_API_KEY = env("RUNTIME_API_KEY")
 RUNTIME_TIMEOUT = float(env("RUNTIME_TIMEOUT", "30"))
 
+# --- Knowledge (training documents and retrieval) ------------------------------------------------
+# RAGFLOW_BASE_URL set: new knowledge bases are indexed and searched by RAGFlow; unset: built-in retrieval on
+# PostgreSQL full-text search. Uploaded files may be up to KNOWLEDGE_MAX_UPLOAD_BYTES. Web pages added by
+# URL are fetched by the worker, never from private, loopback, link-local or reserved addresses unless
+# KNOWLEDGE_URL_FETCH_ALLOW_PRIVATE is on (for a RAGFlow or intranet on the same network, never in public).
+RAGFLOW_BASE_URL = env("RAGFLOW_BASE_URL").rstrip("/")
+RAGFLOW_API_KEY = env("RAGFLOW_API_KEY")
+RAGFLOW_TIMEOUT = float(env("RAGFLOW_TIMEOUT", "30"))
+KNOWLEDGE_MAX_UPLOAD_BYTES = int(env("KNOWLEDGE_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024)))
+KNOWLEDGE_URL_FETCH_ALLOW_PRIVATE = env_bool("KNOWLEDGE_URL_FETCH_ALLOW_PRIVATE", default=False)
+KNOWLEDGE_URL_FETCH_TIMEOUT = float(env("KNOWLEDGE_URL_FETCH_TIMEOUT", "15"))
+
 # --- Marketplace ----------------------------------------------------------------------------------
 CMP_DEFAULT_CURRENCY = env("CMP_DEFAULT_CURRENCY", "USD")
 CMP_OPERATOR_EMAIL = env("CMP_OPERATOR_EMAIL", "operator@cmp.local")
