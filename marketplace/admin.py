@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 
 from marketplace.errors import ApplicationError
 from marketplace.models import (
+    Capability,
     Category,
     Invitation,
     InvitationState,
@@ -61,6 +62,10 @@ from marketplace.services.organizations import (
 )
 
 NOTES_TEMPLATE = "admin/marketplace/action_notes.html"
+
+admin.site.site_header = "CMP operations"
+admin.site.site_title = "CMP operations"
+admin.site.index_title = "Run the marketplace"
 
 
 def _money(amount_minor: int | None, currency: str) -> str:
@@ -399,8 +404,31 @@ class ServiceProviderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 # --- Catalogue ------------------------------------------------------------------------------------
 
 
+def _capability_field(label: str) -> forms.TypedMultipleChoiceField:
+    return forms.TypedMultipleChoiceField(
+        label=label, choices=Capability.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class CategoryForm(forms.ModelForm):
+    default_capabilities = _capability_field("Capabilities its offerings get by default")
+
+    class Meta:
+        model = Category
+        fields = ("name", "slug", "icon", "colour", "description", "default_capabilities", "sort_order")
+
+
+class OfferingForm(forms.ModelForm):
+    capabilities = _capability_field("Capabilities")
+
+    class Meta:
+        model = Offering
+        fields = ("name", "category", "summary", "description", "capabilities", "tags", "logo")
+
+
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
+    form = CategoryForm
     list_display = ("name", "slug", "icon", "colour", "sort_order", "offering_count")
     list_editable = ("sort_order",)
     search_fields = ("name", "slug", "description")
@@ -452,16 +480,15 @@ class OfferingEventInline(ReadOnlyInline):
 
 @admin.register(Offering)
 class OfferingAdmin(admin.ModelAdmin):
+    form = OfferingForm
     list_display = (
         "name",
         "provider",
         "category",
         "state",
         "price_from",
-        "rating_average",
-        "rating_count",
+        "rating",
         "published_at",
-        "created_at",
     )
     list_filter = ("state", "category", "created_at", "published_at")
     list_select_related = ("provider__organization", "category")
@@ -496,6 +523,10 @@ class OfferingAdmin(admin.ModelAdmin):
     @admin.display(description="From", ordering="price_from_minor")
     def price_from(self, offering: Offering) -> str:
         return _money(offering.price_from_minor, offering.currency)
+
+    @admin.display(description="Rating", ordering="rating_average")
+    def rating(self, offering: Offering) -> str:
+        return f"{offering.rating_average} ({offering.rating_count})" if offering.rating_count else "-"
 
     def has_add_permission(self, request) -> bool:
         return False  # sellers create listings from their dashboard or the flow import

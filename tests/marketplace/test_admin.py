@@ -381,13 +381,20 @@ def test_editing_a_listing_goes_through_the_update_service(operator_client):
     offering = OfferingFactory(state="active", tags=["old"])
     data = _change_form_data(operator_client.get(_change(offering)))
 
-    data.update({"summary": "  Answers from your help centre.  ", "tags": "Support, support, FAQ"})
+    data.update(
+        {
+            "summary": "  Answers from your help centre.  ",
+            "tags": "Support, support, FAQ",
+            "capabilities": ["knowledge_base", "chat"],
+        }
+    )
     response = operator_client.post(_change(offering), data)
 
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     offering.refresh_from_db()
     assert offering.summary == "Answers from your help centre."
     assert offering.tags == ["support", "faq"]
+    assert offering.capabilities == ["chat", "knowledge_base"]
     assert offering.state == "active"
 
 
