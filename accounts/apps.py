@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import signals  # noqa: F401
+        from accounts import schema, signals  # noqa: F401 - signal receivers, the Bearer scheme for the API docs

@@ -14,7 +14,7 @@ from runtime_bridge.runtime_client import (
     runtime_is_configured,
 )
 from site_agent.models import AgentIdentity, AgentVersion
-from site_agent.services import FlowContent, agent_create, agent_version_add
+from site_agent.services.agents import FlowContent, agent_create, agent_version_add
 
 CHAT_CATEGORIES = {"agents", "assistants"}
 

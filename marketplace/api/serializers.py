@@ -4,14 +4,13 @@ Input serializers are plain `Serializer`s built on `InputSerializer`, which reje
 in a field name is an error, never a silently ignored change. Output serializers list their fields.
 """
 
-from collections.abc import Mapping
-
 from django.core.validators import RegexValidator
 from django_countries import countries
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cmp.serializers import InputSerializer
 from marketplace import selectors
 from marketplace.markdown import render_markdown
 from marketplace.models import (
@@ -42,27 +41,6 @@ SORT_CHOICES = (
 
 
 # --- Base and shared ------------------------------------------------------------------------------
-
-
-class InputSerializer(serializers.Serializer):
-    """A request body: unknown keys are reported as field errors next to any other errors."""
-
-    def to_internal_value(self, data):
-        unknown = []
-        if isinstance(data, Mapping):
-            writable = {name for name, field in self.fields.items() if not field.read_only}
-            unknown = sorted(set(data) - writable)
-        try:
-            value = super().to_internal_value(data)
-        except serializers.ValidationError as error:
-            if not unknown or not isinstance(error.detail, dict):
-                raise
-            raise serializers.ValidationError(
-                {**error.detail, **{key: ["Unknown field."] for key in unknown}}
-            ) from error
-        if unknown:
-            raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return value
 
 
 class EmptyInputSerializer(InputSerializer):

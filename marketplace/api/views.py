@@ -13,7 +13,6 @@ from rest_framework.response import Response
 
 from cmp.pagination import LargeListPagination
 from marketplace import selectors
-from marketplace.api import schema  # noqa: F401 - registers the API token scheme with drf-spectacular
 from marketplace.api import serializers as s
 from marketplace.api.filters import OfferingFilter, OrderFilter, PlanFilter, ResourceFilter, ReviewFilter
 from marketplace.api.permissions import (

@@ -6,9 +6,11 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import F, Q
 
 from cmp.models import PublicModel, TimeStampedModel
 
+ACTIVE = Q(state="active")
 hex_colour = RegexValidator(r"^#[0-9A-Fa-f]{6}$", "Enter a colour as #RRGGBB.")
 currency_code = RegexValidator(r"^[A-Z]{3}$", "Enter a three-letter ISO 4217 currency code.")
 
@@ -86,9 +88,28 @@ class Offering(PublicModel):
             GinIndex(fields=["search_vector"], name="offering_search_gin"),
             GinIndex(fields=["capabilities"], name="offering_capabilities_gin"),
             models.Index(fields=["state", "category", "-created_at"], name="offering_state_category"),
-            models.Index(fields=["state", "-created_at"], name="offering_state_newest"),
-            models.Index(fields=["state", "price_from_minor"], name="offering_state_price"),
-            models.Index(fields=["state", "-rating_average"], name="offering_state_rating"),
+            # Partial indexes on listed offerings, one per catalogue sort order (see bench/README.md).
+            models.Index(
+                F("published_at").desc(), F("id").desc(), name="offering_active_newest", condition=ACTIVE
+            ),
+            models.Index(
+                F("rating_count").desc(),
+                F("rating_average").desc(),
+                F("published_at").desc(),
+                F("id").desc(),
+                name="offering_active_popular",
+                condition=ACTIVE,
+            ),
+            models.Index(
+                F("rating_average").desc(),
+                F("rating_count").desc(),
+                F("id").desc(),
+                name="offering_active_rating",
+                condition=ACTIVE,
+            ),
+            models.Index(
+                F("price_from_minor").asc(nulls_last=True), "id", name="offering_active_price", condition=ACTIVE
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(state__in=OfferingState.values), name="offering_state_valid"),

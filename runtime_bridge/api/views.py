@@ -14,7 +14,7 @@ from runtime_bridge.api.permissions import IsSeller
 from runtime_bridge.services import flow_check, flow_import, flow_import_version
 from site_agent.models import AgentIdentity
 from site_agent.selectors import agent_get_for_user, agent_list_for_user
-from site_agent.services import agent_archive, agent_update
+from site_agent.services.agents import agent_archive, agent_update
 
 
 def _import(request, data) -> Response:
