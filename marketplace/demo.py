@@ -8,7 +8,6 @@ listing name) and only does what is missing, so running it twice changes nothing
 The accounts are for local demos only. Their password comes from CMP_DEMO_PASSWORD.
 """
 
-import logging
 import os
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ from marketplace.models import (
     ServiceProviderState,
 )
 from marketplace.services.catalogue import offering_create, offering_submit, plan_template_apply
-from marketplace.services.orders import order_create, order_mark_paid, order_process
+from marketplace.services.orders import order_create, order_mark_paid
 from marketplace.services.organizations import (
     organization_create,
     service_provider_approve,
@@ -39,8 +38,6 @@ from marketplace.services.organizations import (
     service_provider_set_trusted,
 )
 from marketplace.services.reviews import review_create
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - a published demo password, for local use only
 OPERATOR_EMAIL = "operator@cmp.local"
@@ -211,6 +208,7 @@ class SignIn:
 class DemoResult:
     sign_ins: list[SignIn]
     created: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def _user(email: str, *, full_name: str, password: str, is_operator: bool, result: DemoResult) -> User:
@@ -302,14 +300,15 @@ def _subscription(
         )
         result.created.append(f"order for {offering.name}")
     if order.state == OrderState.PENDING_PAYMENT:
+        # Processing is queued after commit: it runs at once in embedded mode, or on a worker with Redis.
         order_mark_paid(order=order, actor=operator, reference=DEMO_PAYMENT_REFERENCE)
     order.refresh_from_db()
-    if order.state == OrderState.EXECUTING:
-        # Processing normally runs on a worker after commit; the demo must not depend on one running.
-        # order_process is idempotent, so a worker picking the same order up later changes nothing.
-        order = order_process(order_id=order.pk)
     if order.state != OrderState.DONE:
-        logger.warning("The demo order %s is %s: %s", order.uuid, order.state, order.error_message)
+        result.notes.append(
+            f"The demo subscription is {order.get_state_display().lower()}"
+            f"{f' ({order.error_message})' if order.error_message else ''}. With REDIS_URL set, a worker "
+            "(`make worker`) finishes it; run seed_demo again afterwards to add its review."
+        )
         return None
     return order.resource
 
@@ -340,7 +339,7 @@ def seed_demo(*, password: str | None = None) -> DemoResult:
             for product in PRODUCTS
         }
         globex = _owned_organization(BUYER_ORGANIZATION, owner=buyer, country="US", result=result)
-    # Outside the transaction above: the order's processing is queued after its own commit.
+    # Outside the transaction above, so that the order's processing starts when its own change commits.
     offering = offerings[SUBSCRIBED_PRODUCT]
     resource = _subscription(
         organization=globex, offering=offering, buyer=buyer, operator=operator, result=result

@@ -79,6 +79,8 @@ def _worker(*, broker_url: str, queue: str, log_path: Path) -> Iterator[subproce
         "CELERY_BROKER_URL": broker_url,
         "CELERY_RESULT_BACKEND": broker_url,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        # Tasks the worker itself queues (provisioning after an order is processed) stay on our queue too.
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
         "DJANGO_SETTINGS_MODULE": "cmp.settings",
     }
     command = [

@@ -21,8 +21,10 @@ from marketplace.models import (
     ServiceProvider,
 )
 from marketplace.selectors import offering_search
+from marketplace.tasks import order_process_task
 
-pytestmark = pytest.mark.django_db
+# Committed for real, as `manage.py seed_demo` runs: the order's processing starts when its change commits.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 MODELS = (
     User,
@@ -150,6 +152,30 @@ def test_a_changed_demo_password_is_applied_on_the_next_seed():
     assert User.objects.get(email="buyer@cmp.local").check_password("another-demo-pass")
 
 
+def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_seed(monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(order_process_task, "delay", queued.append)  # queued on a broker; no worker is up
+    result = seed_demo(password="demo-password-123")
+
+    order = Order.objects.get()
+    assert order.state == "executing"
+    assert result.notes == [
+        "The demo subscription is executing. With REDIS_URL set, a worker (`make worker`) finishes it; "
+        "run seed_demo again afterwards to add its review."
+    ]
+    assert Review.objects.count() == 0
+
+    assert queued == [order.pk]
+    order_process_task(order.pk)  # what the worker does when it starts
+    second = seed_demo(password="demo-password-123")
+
+    order.refresh_from_db()
+    assert order.state == "done"
+    assert second.created == ["review of Customer Support Agent"]
+    assert second.notes == []
+    assert Review.objects.count() == 1
+
+
 def test_command_prints_the_sign_ins(monkeypatch):
     monkeypatch.setenv("CMP_DEMO_PASSWORD", "printed-demo-pass")
     output = StringIO()
@@ -159,6 +185,7 @@ def test_command_prints_the_sign_ins(monkeypatch):
     text = output.getvalue()
     assert "http://127.0.0.1:8123/marketplace/" in text
     assert "http://127.0.0.1:8123/admin/" in text
+    assert "demo subscription is" not in text  # it was completed, so no note about it
     for email in ("operator@cmp.local", "seller@cmp.local", "buyer@cmp.local"):
         assert re.search(rf"^  {re.escape(email)} +printed-demo-pass  ", text, re.MULTILINE)
 

@@ -31,6 +31,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"  - {line}")
         else:
             self.stdout.write("Demo data: already in place, nothing to do.")
+        for note in result.notes:
+            self.stdout.write(self.style.WARNING(note))
         width = max(len(sign_in.email) for sign_in in result.sign_ins)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"CMP is starting at {base_url}/marketplace/"))
