@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_patterns)),
     path("", include("marketplace.web.urls")),
+    path("", include("runtime_bridge.web.urls")),
 ]
 
 if settings.DEBUG:

@@ -118,3 +118,32 @@ class AgentDetailOutputSerializer(AgentOutputSerializer):
 
     class Meta(AgentOutputSerializer.Meta):
         fields = [*AgentOutputSerializer.Meta.fields, "versions"]
+
+
+class AnalyticsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(min_value=1, max_value=365, default=30, required=False)
+
+
+class DayUsageOutputSerializer(serializers.Serializer):
+    day = serializers.DateField()
+    api_calls = serializers.IntegerField()
+
+
+class RevenueOutputSerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    amount_minor = serializers.IntegerField()
+
+
+class AgentAnalyticsOutputSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    start = serializers.DateField()
+    end = serializers.DateField()
+    deployments = serializers.IntegerField(help_text="Buyer configs ever created for the agent.")
+    active_deployments = serializers.IntegerField(help_text="Configs active now, with their subscription OK.")
+    api_calls = serializers.IntegerField()
+    demo_calls = serializers.IntegerField()
+    tokens_input = serializers.IntegerField()
+    tokens_output = serializers.IntegerField()
+    tokens = serializers.IntegerField()
+    revenue = RevenueOutputSerializer(many=True, help_text="Done orders paid in the window, per currency.")
+    calls_per_day = DayUsageOutputSerializer(many=True, help_text="One point per day, oldest first.")

@@ -12,6 +12,7 @@ from marketplace.services.catalogue import offering_pause, offering_resume, offe
 from runtime_bridge.api import serializers
 from runtime_bridge.api.permissions import IsSeller
 from runtime_bridge.services import flow_check, flow_import, flow_import_version
+from site_agent.analytics import agent_analytics
 from site_agent.models import AgentIdentity
 from site_agent.selectors import agent_get_for_user, agent_list_for_user
 from site_agent.services.agents import agent_archive, agent_update
@@ -166,3 +167,16 @@ class ProviderAgentViewSet(
         agent = self.get_object()
         offering_pause(offering=agent.offering, actor=request.user)
         return self._detail(agent)
+
+    @extend_schema(
+        parameters=[serializers.AnalyticsQuerySerializer],
+        responses=serializers.AgentAnalyticsOutputSerializer,
+    )
+    @action(detail=True, methods=["get"])
+    def analytics(self, request, uuid=None):
+        """Deployments, usage (calls, tokens, calls per day) and revenue over the last `days` days."""
+        agent = self.get_object()
+        query = serializers.AnalyticsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        figures = agent_analytics(agent=agent, days=query.validated_data["days"])
+        return Response(serializers.AgentAnalyticsOutputSerializer(figures).data)

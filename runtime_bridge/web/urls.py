@@ -1,0 +1,23 @@
+"""The seller's agent pages and customers (namespace "runtime_bridge")."""
+
+from django.urls import path
+
+from runtime_bridge.web import views
+
+app_name = "runtime_bridge"
+
+AGENT = "providers/<uuid:uuid>/agents/<uuid:agent_uuid>/"
+
+urlpatterns = [
+    path("providers/<uuid:uuid>/agents/", views.agent_list, name="agents"),
+    path("providers/<uuid:uuid>/agents/new/", views.agent_create, name="agent-create"),
+    path(AGENT, views.agent_detail, name="agent-detail"),
+    path(f"{AGENT}publish/", views.agent_publish, name="agent-publish"),
+    path(f"{AGENT}unpublish/", views.agent_unpublish, name="agent-unpublish"),
+    path(f"{AGENT}pricing/template/", views.agent_pricing_template, name="agent-pricing-template"),
+    path(f"{AGENT}logo/", views.agent_logo, name="agent-logo"),
+    path(f"{AGENT}versions/", views.agent_version_create, name="agent-version-create"),
+    path(f"{AGENT}versions/compare/", views.agent_compare, name="agent-compare"),
+    path(f"{AGENT}analytics/", views.agent_analytics_page, name="agent-analytics"),
+    path("providers/<uuid:uuid>/organizations/", views.provider_customers, name="provider-customers"),
+]
