@@ -13,6 +13,7 @@ handler500 = "cmp.errors.handler500"
 api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("marketplace.api.urls")),
+    path("", include("marketplace_ai.api.urls")),
     path("", include("runtime_bridge.api.urls")),
 ]
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include(api_patterns)),
     path("", include("marketplace.web.urls")),
+    path("", include("marketplace_ai.web.urls")),
     path("", include("runtime_bridge.web.urls")),
 ]
 
