@@ -40,41 +40,44 @@ def backoff(retries: int) -> float:
     return delay + random.uniform(0, delay / 4)  # noqa: S311 - jitter, not security
 
 
-def _recover_or_fail(task, document_id: int, error: Exception) -> str:
-    """Keep the document processing and retry later, or give up after the last attempt."""
-    attempt = task.request.retries + 1
-    if attempt >= MAX_ATTEMPTS:
-        document_mark_failed(
-            document_id=document_id,
-            message=f"{error} Gave up after {attempt} attempts; use Retry to try again.",
-        )
-        return DocumentStatus.FAILED
-    document_mark_retrying(document_id=document_id, message=f"{error} Trying again (attempt {attempt + 1}).")
-    raise task.retry(exc=error, countdown=backoff(task.request.retries), max_retries=MAX_ATTEMPTS)
-
-
 def _run(task, document_id: int, service) -> str | None:
-    """Run one pipeline step; the document's status afterwards (None: it is gone)."""
-    try:
-        document = service(document_id=document_id)
-    except RECOVERABLE as error:
-        logger.warning("Document %s: %s", document_id, error)
-        return _recover_or_fail(task, document_id, error)
-    except PERMANENT as error:
-        document_mark_failed(document_id=document_id, message=str(error))
-        return DocumentStatus.FAILED
-    except SoftTimeLimitExceeded:
-        document_mark_failed(
-            document_id=document_id, message="Processing took too long; the document may be too big."
-        )
-        return DocumentStatus.FAILED
-    except Exception:
-        logger.exception("Document %s failed unexpectedly", document_id)
-        document_mark_failed(
-            document_id=document_id, message="Processing failed unexpectedly; we have been told."
-        )
-        return DocumentStatus.FAILED
-    return document.status if document is not None else None
+    """Run one pipeline step; the document's status afterwards (None: it is gone).
+
+    A recoverable error keeps the document processing with the reason shown and retries later with
+    backoff; after the last attempt the document is failed. Without a worker (tasks run in-process,
+    the embedded mode) there is no "later": the attempts are made at once.
+    """
+    attempt = task.request.retries + 1
+    while True:
+        try:
+            document = service(document_id=document_id)
+        except RECOVERABLE as error:
+            logger.warning("Document %s, attempt %s: %s", document_id, attempt, error)
+            if attempt >= MAX_ATTEMPTS:
+                message = f"{error} Gave up after {attempt} attempts; use Retry to try again."
+                document_mark_failed(document_id=document_id, message=message)
+                return DocumentStatus.FAILED
+            message = f"{error} Trying again (attempt {attempt + 1} of {MAX_ATTEMPTS})."
+            document_mark_retrying(document_id=document_id, message=message)
+            if task.request.is_eager:
+                attempt += 1
+                continue
+            raise task.retry(
+                exc=error, countdown=backoff(task.request.retries), max_retries=MAX_ATTEMPTS
+            ) from error
+        except PERMANENT as error:
+            document_mark_failed(document_id=document_id, message=str(error))
+            return DocumentStatus.FAILED
+        except SoftTimeLimitExceeded:
+            message = "Processing took too long; the document may be too big."
+            document_mark_failed(document_id=document_id, message=message)
+            return DocumentStatus.FAILED
+        except Exception:
+            logger.exception("Document %s failed unexpectedly", document_id)
+            message = "Processing failed unexpectedly; we have been told."
+            document_mark_failed(document_id=document_id, message=message)
+            return DocumentStatus.FAILED
+        return document.status if document is not None else None
 
 
 def _poll_inline(document_id: int, polls: int) -> str | None:
