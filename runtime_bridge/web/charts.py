@@ -6,7 +6,7 @@ from dataclasses import dataclass
 WIDTH = 720
 HEIGHT = 240
 PLOT_LEFT = 48
-PLOT_RIGHT = 8
+PLOT_RIGHT = 24  # room for the last day's label, centred under its bar
 PLOT_TOP = 12
 PLOT_BOTTOM = 28
 GAP_RATIO = 0.25
@@ -44,14 +44,15 @@ class BarChart:
 
 
 def nice_maximum(value: int) -> int:
-    """The smallest 1, 2 or 5 x 10^n at or above `value` (at least 1), so the axis reads in round numbers."""
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n) at or above `value`, at least 1:
+    the axis reads in round numbers without leaving the bars half the height they could have."""
     if value <= 1:
         return 1
     magnitude = 10 ** math.floor(math.log10(value))
-    for step in (1, 2, 5, 10):
+    for step in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8):
         if step * magnitude >= value:
-            return step * magnitude
-    return 10 * magnitude  # pragma: no cover - the loop always returns
+            return math.ceil(step * magnitude)
+    return 10 * magnitude
 
 
 def _short_number(value: int) -> str:

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from marketplace.models import Organization
 from runtime_bridge.services import flow_import
+from runtime_bridge.web.charts import bar_chart, nice_maximum
 from site_agent.analytics import agent_analytics, provider_customer_list
 from site_agent.models import AgentIdentity, CustomerAgentConfig, UsageDaily
 from tests.conftest import client_for
@@ -271,3 +272,21 @@ def test_customer_list_sums_calls_since_the_period_started(provider):
 
     assert [(row.organization.name, row.period_calls) for row in rows] == [("Acme", 10)]
     assert Organization.objects.filter(name="Rival customer").exists()
+
+
+@pytest.mark.parametrize(
+    ("peak", "maximum"),
+    [(0, 1), (1, 1), (7, 8), (10, 10), (11, 15), (1234, 1500), (2600, 3000), (81_000, 100_000)],
+)
+def test_chart_axis_rounds_the_peak_up_to_a_round_number(peak, maximum):
+    assert nice_maximum(peak) == maximum
+
+
+def test_chart_bars_scale_to_the_axis_and_label_the_latest_day():
+    chart = bar_chart([("Mar 1", "Sat Mar 1", 0), ("Mar 2", "Sun Mar 2", 5), ("Mar 3", "Mon Mar 3", 10)])
+
+    assert chart.maximum == 10
+    assert [bar.height for bar in chart.bars] == [0, 100.0, 200.0]  # plot height 200
+    assert chart.bars[2].y == chart.plot_top
+    assert [tick.label for tick in chart.y_ticks] == ["0", "5", "10"]
+    assert chart.x_ticks[-1].label == "Mar 3"
