@@ -41,7 +41,12 @@ RESOURCE_TRANSITIONS: dict[str, set[str]] = {
     ResourceState.OK: {ResourceState.UPDATING, ResourceState.TERMINATING},
     ResourceState.UPDATING: {ResourceState.OK, ResourceState.ERRED},
     ResourceState.TERMINATING: {ResourceState.TERMINATED, ResourceState.ERRED},
-    ResourceState.ERRED: {ResourceState.CREATING, ResourceState.OK, ResourceState.UPDATING, ResourceState.TERMINATING},
+    ResourceState.ERRED: {
+        ResourceState.CREATING,
+        ResourceState.OK,
+        ResourceState.UPDATING,
+        ResourceState.TERMINATING,
+    },
     ResourceState.TERMINATED: set(),
 }
 PERIOD_LENGTH = {"month": timedelta(days=30), "year": timedelta(days=365)}
@@ -66,7 +71,9 @@ def _order_transition(
     for field, value in changes.items():
         setattr(order, field, value)
     order.save(update_fields=["state", *changes, "updated_at"])
-    OrderEvent.objects.create(order=order, from_state=from_state, to_state=to_state, actor=actor, message=message)
+    OrderEvent.objects.create(
+        order=order, from_state=from_state, to_state=to_state, actor=actor, message=message
+    )
     return order
 
 
@@ -93,8 +100,13 @@ def _start(order: Order, *, actor, needs_payment: bool) -> Order:
     initial = OrderState.PENDING_PAYMENT if needs_payment else OrderState.EXECUTING
     order.state = initial
     order.save()
-    OrderEvent.objects.create(order=order, from_state="", to_state=initial, actor=actor,
-                              message="Waiting for payment." if needs_payment else "")
+    OrderEvent.objects.create(
+        order=order,
+        from_state="",
+        to_state=initial,
+        actor=actor,
+        message="Waiting for payment." if needs_payment else "",
+    )
     if not needs_payment:
         _enqueue_processing(order)
     return order
@@ -138,7 +150,9 @@ def order_change_plan(*, resource: Resource, plan: Plan, actor) -> Order:
     if resource.state != ResourceState.OK:
         raise ConflictError("Only an active subscription can change plan.", code="not_active")
     if plan.offering_id != resource.offering_id:
-        raise ApplicationError("Choose a plan of the same offering.", errors={"plan": ["Plan of another offering."]})
+        raise ApplicationError(
+            "Choose a plan of the same offering.", errors={"plan": ["Plan of another offering."]}
+        )
     if plan.pk == resource.plan_id:
         raise ConflictError("The subscription is already on this plan.", code="same_plan")
     _check_orderable(plan)
@@ -194,31 +208,51 @@ def order_mark_paid(*, order: Order, actor, reference: str = "") -> Order:
 @transaction.atomic
 def order_approve(*, order: Order, actor) -> Order:
     """An operator lets an order proceed without payment."""
-    order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor,
-                              message="Approved by an operator without payment.",
-                              from_states={OrderState.PENDING_PAYMENT})
+    order = _order_transition(
+        order=order,
+        to_state=OrderState.EXECUTING,
+        actor=actor,
+        message="Approved by an operator without payment.",
+        from_states={OrderState.PENDING_PAYMENT},
+    )
     _enqueue_processing(order)
     return order
 
 
 @transaction.atomic
 def order_reject(*, order: Order, actor, reason: str = "") -> Order:
-    return _order_transition(order=order, to_state=OrderState.REJECTED, actor=actor,
-                             message=reason or "Rejected by an operator.", completed_at=timezone.now())
+    return _order_transition(
+        order=order,
+        to_state=OrderState.REJECTED,
+        actor=actor,
+        message=reason or "Rejected by an operator.",
+        completed_at=timezone.now(),
+    )
 
 
 @transaction.atomic
 def order_cancel(*, order: Order, actor) -> Order:
     """The buyer withdraws an order that has not been paid."""
-    return _order_transition(order=order, to_state=OrderState.CANCELED, actor=actor,
-                             message="Cancelled by the buyer.", completed_at=timezone.now())
+    return _order_transition(
+        order=order,
+        to_state=OrderState.CANCELED,
+        actor=actor,
+        message="Cancelled by the buyer.",
+        completed_at=timezone.now(),
+    )
 
 
 @transaction.atomic
 def order_retry(*, order: Order, actor) -> Order:
     """An operator runs a failed order again."""
-    order = _order_transition(order=order, to_state=OrderState.EXECUTING, actor=actor, message="Retried.",
-                              error_message="", from_states={OrderState.ERRED})
+    order = _order_transition(
+        order=order,
+        to_state=OrderState.EXECUTING,
+        actor=actor,
+        message="Retried.",
+        error_message="",
+        from_states={OrderState.ERRED},
+    )
     _enqueue_processing(order)
     return order
 
@@ -234,12 +268,20 @@ def _resource_name(organization: Organization, plan: Plan) -> str:
 
 @transaction.atomic
 def order_process(*, order_id: int) -> Order:
-    """Carry out an executing order. Idempotent: an order that is no longer executing is left alone."""
-    order = Order.objects.select_for_update(of=("self",)).select_related("plan__offering", "resource").get(pk=order_id)
+    """Start carrying out an executing order. Idempotent: an order that is no longer executing is left alone.
+
+    The order's resource moves to creating, updating or terminating; saving it is what starts the work
+    (runtime_bridge listens to Resource post_save and provisions after commit). The provisioner reports back
+    through `resource_set_ok`, `resource_set_terminated` or `resource_set_erred`, which finish the order.
+    """
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("plan__offering", "resource")
+        .get(pk=order_id)
+    )
     if order.state != OrderState.EXECUTING:
         logger.info("Order %s is %s, nothing to process.", order.uuid, order.state)
         return order
-    now = timezone.now()
     if order.type == OrderType.CREATE:
         resource = order.resource
         if resource is None:
@@ -252,17 +294,64 @@ def order_process(*, order_id: int) -> Order:
             )
             order.resource = resource
             order.save(update_fields=["resource", "updated_at"])
-        if resource.state == ResourceState.ERRED:
-            resource = _resource_transition(resource=resource, to_state=ResourceState.CREATING, error_message="")
-        _resource_transition(resource=resource, to_state=ResourceState.OK, current_period_start=now,
-                             current_period_end=_period_end(now, order.plan))
+        elif resource.state == ResourceState.ERRED:
+            _resource_transition(resource=resource, to_state=ResourceState.CREATING, error_message="")
     elif order.type == OrderType.UPDATE:
-        resource = _resource_transition(resource=order.resource, to_state=ResourceState.UPDATING)
-        _resource_transition(resource=resource, to_state=ResourceState.OK, plan=order.plan)
-    else:
-        resource = _resource_transition(resource=order.resource, to_state=ResourceState.TERMINATING)
-        _resource_transition(resource=resource, to_state=ResourceState.TERMINATED, terminated_at=now)
-    return _order_transition(order=order, to_state=OrderState.DONE, completed_at=now)
+        if order.resource.state != ResourceState.UPDATING:
+            _resource_transition(resource=order.resource, to_state=ResourceState.UPDATING, plan=order.plan)
+    elif order.resource.state != ResourceState.TERMINATING:
+        _resource_transition(resource=order.resource, to_state=ResourceState.TERMINATING)
+    return order
+
+
+def _finish_open_order(resource: Resource, *, to_state: str, message: str = "") -> None:
+    order = (
+        resource.orders.select_for_update().filter(state=OrderState.EXECUTING).order_by("-created_at").first()
+    )
+    if order is None:
+        return
+    changes = {"completed_at": timezone.now()} if to_state == OrderState.DONE else {"error_message": message}
+    _order_transition(order=order, to_state=to_state, message=message, **changes)
+
+
+@transaction.atomic
+def resource_set_ok(*, resource_id: int) -> Resource:
+    """The provisioner finished creating or updating the resource: it is active and its order is done."""
+    resource = Resource.objects.select_for_update().select_related("plan").get(pk=resource_id)
+    if resource.state == ResourceState.OK:
+        return resource
+    changes: dict = {"error_message": ""}
+    if resource.current_period_start is None:
+        now = timezone.now()
+        changes.update(current_period_start=now, current_period_end=_period_end(now, resource.plan))
+    resource = _resource_transition(resource=resource, to_state=ResourceState.OK, **changes)
+    _finish_open_order(resource, to_state=OrderState.DONE)
+    return resource
+
+
+@transaction.atomic
+def resource_set_terminated(*, resource_id: int) -> Resource:
+    resource = Resource.objects.select_for_update().get(pk=resource_id)
+    if resource.state == ResourceState.TERMINATED:
+        return resource
+    resource = _resource_transition(
+        resource=resource, to_state=ResourceState.TERMINATED, terminated_at=timezone.now()
+    )
+    _finish_open_order(resource, to_state=OrderState.DONE)
+    return resource
+
+
+@transaction.atomic
+def resource_set_erred(*, resource_id: int, message: str) -> Resource:
+    """The provisioner gave up: the resource and its order are erred, for an operator to retry."""
+    resource = Resource.objects.select_for_update().get(pk=resource_id)
+    if resource.state in (ResourceState.ERRED, ResourceState.TERMINATED):
+        return resource
+    resource = _resource_transition(
+        resource=resource, to_state=ResourceState.ERRED, error_message=message[:2000]
+    )
+    _finish_open_order(resource, to_state=OrderState.ERRED, message=message[:1000])
+    return resource
 
 
 @transaction.atomic

@@ -26,11 +26,15 @@ def test_free_plan_order_completes_without_payment(organization, user, django_ca
     assert order.state == OrderState.DONE
     assert order.resource.state == ResourceState.OK
     assert order.resource.plan == plan
-    assert list(order.events.values_list("from_state", "to_state")) == [("", "executing"), ("executing", "done")]
+    assert list(order.events.values_list("from_state", "to_state")) == [
+        ("", "executing"),
+        ("executing", "done"),
+    ]
 
 
-def test_paid_plan_order_waits_for_payment_then_completes(organization, user, operator,
-                                                          django_capture_on_commit_callbacks):
+def test_paid_plan_order_waits_for_payment_then_completes(
+    organization, user, operator, django_capture_on_commit_callbacks
+):
     plan = PlanFactory(price_minor=2900)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -1,0 +1,23 @@
+"""Start provisioning when a resource enters creating, updating or terminating (after commit)."""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from marketplace.models import Resource, ResourceState
+
+
+@receiver(post_save, sender=Resource, dispatch_uid="runtime_bridge.resource_changed")
+def resource_changed(sender, instance: Resource, created: bool, update_fields=None, **kwargs) -> None:
+    if update_fields is not None and "state" not in update_fields and not created:
+        return
+    from runtime_bridge import tasks
+
+    task = {
+        ResourceState.CREATING: tasks.resource_provision_task,
+        ResourceState.UPDATING: tasks.resource_update_task,
+        ResourceState.TERMINATING: tasks.resource_terminate_task,
+    }.get(instance.state)
+    if task is not None:
+        resource_id = instance.pk
+        transaction.on_commit(lambda: task.delay(resource_id))

@@ -1,0 +1,55 @@
+"""Provisioning tasks: load by id, call a service, stop. Runtime outages are retried with backoff."""
+
+import logging
+import random
+
+from celery import shared_task
+
+from marketplace.services.orders import resource_set_erred
+from runtime_bridge import provisioning
+from runtime_bridge.runtime_client import RuntimeRejected, RuntimeUnavailable
+from site_agent.models import CustomerAgentConfig
+from site_agent.services.configs import config_record_deployment_failure
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 8  # about 25 minutes of backoff in all
+
+
+def _backoff(retries: int) -> int:
+    return min(600, 5 * 2**retries) + random.randint(0, 5)  # noqa: S311 - jitter
+
+
+def _run(task, operation, resource_id: int) -> None:
+    try:
+        operation(resource_id=resource_id)
+    except RuntimeUnavailable as error:
+        config = CustomerAgentConfig.objects.filter(resource_id=resource_id).first()
+        if config is not None:
+            config_record_deployment_failure(config=config, message=error.detail)
+        if task.request.is_eager or task.request.retries >= task.max_retries:
+            # Without a worker (embedded mode) nothing would run a retry later: give up now, visibly; an
+            # operator can retry the order from admin.
+            resource_set_erred(
+                resource_id=resource_id, message=f"The runtime stayed unavailable: {error.detail}"
+            )
+            return
+        logger.warning("Resource %s: runtime unavailable, retry %s", resource_id, task.request.retries + 1)
+        raise task.retry(exc=error, countdown=_backoff(task.request.retries)) from error
+    except RuntimeRejected as error:
+        resource_set_erred(resource_id=resource_id, message=error.detail)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def resource_provision_task(self, resource_id: int) -> None:
+    _run(self, provisioning.resource_provision, resource_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def resource_update_task(self, resource_id: int) -> None:
+    _run(self, provisioning.resource_update, resource_id)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def resource_terminate_task(self, resource_id: int) -> None:
+    _run(self, provisioning.resource_terminate, resource_id)
