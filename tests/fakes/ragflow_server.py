@@ -56,7 +56,8 @@ class FakeRagflow:
         self.chunk_dataset_key = "kb_id"  # v0.14.1; later versions say "dataset_id"
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._stopped = False
 
     @property
     def base_url(self) -> str:
@@ -67,6 +68,9 @@ class FakeRagflow:
         return self
 
     def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
         self._server.shutdown()
         self._server.server_close()
 
