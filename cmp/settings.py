@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "runtime_bridge",
     "billing",
     "widget",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +293,28 @@ KNOWLEDGE_URL_FETCH_TIMEOUT = float(env("KNOWLEDGE_URL_FETCH_TIMEOUT", "15"))
 # --- Marketplace ----------------------------------------------------------------------------------
 CMP_DEFAULT_CURRENCY = env("CMP_DEFAULT_CURRENCY", "USD")
 CMP_OPERATOR_EMAIL = env("CMP_OPERATOR_EMAIL", "operator@cmp.local")
+
+# --- Billing (Stripe) -----------------------------------------------------------------------------
+# STRIPE_SECRET_KEY set: paid orders go through Stripe Checkout and are confirmed by signed webhooks; unset:
+# manual mode, an operator marks paid orders paid in admin and invoices are recorded locally.
+# STRIPE_API_BASE points the client at another address (tests use a local Stripe double); empty: Stripe.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+STRIPE_API_BASE = env("STRIPE_API_BASE").rstrip("/")
+STRIPE_TIMEOUT = float(env("STRIPE_TIMEOUT", "20"))
+STRIPE_MAX_NETWORK_RETRIES = int(env("STRIPE_MAX_NETWORK_RETRIES", "2"))
+STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", "cmp_api_calls")
+# The platform's share of every payment for a connected seller, in percent (the seller keeps the rest).
+PLATFORM_FEE_PERCENT = float(env("PLATFORM_FEE_PERCENT", "20"))
+# Days a subscription may stay past due before its keys are suspended.
+PAYMENT_GRACE_DAYS = int(env("PAYMENT_GRACE_DAYS", "7"))
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE |= {
+    "billing-report-overage": {"task": "billing.tasks.overage_report_task", "schedule": 3600.0},
+    "billing-enforce-grace": {"task": "billing.tasks.grace_period_enforce_task", "schedule": 3600.0},
+    "billing-apply-scheduled-changes": {"task": "billing.tasks.scheduled_changes_apply_task", "schedule": 3600.0},
+}
 
 # --- Logging --------------------------------------------------------------------------------------
 LOGGING = {

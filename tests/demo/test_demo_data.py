@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
-from marketplace.demo import PRODUCTS, seed_demo
+from demo.data import PRODUCTS, seed_demo
 from marketplace.models import (
     Membership,
     Offering,

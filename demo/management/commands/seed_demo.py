@@ -1,9 +1,9 @@
-"""`manage.py seed_demo`: the demo marketplace for `make run` (see marketplace/demo.py). Safe to run again."""
+"""`manage.py seed_demo`: the demo marketplace for `make run` (see demo/data.py). Safe to run again."""
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from marketplace.demo import DEFAULT_DEMO_PASSWORD, demo_password, seed_demo
+from demo.data import DEFAULT_DEMO_PASSWORD, demo_password, seed_demo
 
 
 class Command(BaseCommand):
