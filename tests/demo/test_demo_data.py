@@ -24,7 +24,23 @@ from marketplace.selectors import offering_search
 from marketplace.tasks import order_process_task
 
 # Committed for real, as `manage.py seed_demo` runs: the order's processing starts when its change commits.
-pytestmark = pytest.mark.django_db(transaction=True)
+# The listings are the sample products' real flows, and the demo subscription is provisioned into a real
+# `lfx serve`.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.services]
+
+
+@pytest.fixture(autouse=True)
+def _runtime(runtime_settings):
+    return runtime_settings
+
+
+@pytest.fixture
+def seed(sample_flows):
+    def run(**kwargs):
+        return seed_demo(flows=sample_flows, **kwargs)
+
+    return run
+
 
 MODELS = (
     User,
@@ -50,12 +66,12 @@ def _counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in MODELS}
 
 
-def test_seeding_twice_creates_nothing_the_second_time():
-    first = seed_demo(password="demo-password-123")
+def test_seeding_twice_creates_nothing_the_second_time(seed):
+    first = seed(password="demo-password-123")
     counts = _counts()
     users = {user.email: (user.password, user.is_staff) for user in User.objects.all()}
 
-    second = seed_demo(password="demo-password-123")
+    second = seed(password="demo-password-123")
 
     assert len(first.created) == 13
     assert second.created == []
@@ -76,8 +92,8 @@ def test_seeding_twice_creates_nothing_the_second_time():
     }
 
 
-def test_the_five_products_are_listed_with_the_three_tier_pricing():
-    seed_demo(password="demo-password-123")
+def test_the_five_products_are_listed_with_the_three_tier_pricing(seed, sample_flows):
+    seed(password="demo-password-123")
 
     listed = {offering.name: offering for offering in offering_search()}
 
@@ -100,13 +116,19 @@ def test_the_five_products_are_listed_with_the_three_tier_pricing():
         assert list(offering.events.values_list("from_state", "to_state", "actor__email")) == [
             ("draft", "active", "seller@cmp.local")
         ]
+        assert offering.agent.current_version.version == "1.0.0"
+        assert offering.agent.current_version.source_flow_id == sample_flows[product.flow_slug]["id"]
+    offline = {
+        p.name for p in PRODUCTS if "CMP_CONTEXT" in listed[p.name].agent.current_version.required_variables
+    }
+    assert {"Customer Support Agent", "General Knowledge Assistant"} <= offline
     categories = {offering.category.slug for offering in listed.values()}
     assert categories == {"agents", "apps", "assistants", "automations"}
     assert [offering.name for offering in offering_search(query="code review")] == ["Code Review Agent"]
 
 
-def test_people_and_organisations():
-    seed_demo(password="s3cret-demo-pass")
+def test_people_and_organisations(seed):
+    seed(password="s3cret-demo-pass")
 
     operator, seller, buyer = (
         User.objects.get(email=f"{name}@cmp.local") for name in ("operator", "seller", "buyer")
@@ -121,8 +143,8 @@ def test_people_and_organisations():
     assert list(globex.memberships.values_list("user__email", "role")) == [("buyer@cmp.local", "owner")]
 
 
-def test_the_buyer_has_one_active_paid_subscription_and_a_review():
-    seed_demo(password="demo-password-123")
+def test_the_buyer_has_one_active_paid_subscription_and_a_review(seed):
+    seed(password="demo-password-123")
 
     globex = Organization.objects.get(name="Globex Corporation")
     resource = Resource.objects.get(organization=globex)
@@ -138,24 +160,26 @@ def test_the_buyer_has_one_active_paid_subscription_and_a_review():
         ("executing", "operator@cmp.local"),
         ("done", None),
     ]
+    config = resource.agent_config
+    assert (config.deployment_state, config.runtime_flow_id) == ("deployed", str(config.uuid))
     review = Review.objects.get()
     assert (review.organization, review.rating, review.author.email) == (globex, 5, "buyer@cmp.local")
     resource.offering.refresh_from_db()
     assert (resource.offering.rating_average, resource.offering.rating_count) == (5, 1)
 
 
-def test_a_changed_demo_password_is_applied_on_the_next_seed():
-    seed_demo(password="demo-password-123")
+def test_a_changed_demo_password_is_applied_on_the_next_seed(seed):
+    seed(password="demo-password-123")
 
-    seed_demo(password="another-demo-pass")
+    seed(password="another-demo-pass")
 
     assert User.objects.get(email="buyer@cmp.local").check_password("another-demo-pass")
 
 
-def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_seed(monkeypatch):
+def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_seed(seed, monkeypatch):
     queued: list[int] = []
     monkeypatch.setattr(order_process_task, "delay", queued.append)  # queued on a broker; no worker is up
-    result = seed_demo(password="demo-password-123")
+    result = seed(password="demo-password-123")
 
     order = Order.objects.get()
     assert order.state == "executing"
@@ -167,7 +191,7 @@ def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_se
 
     assert queued == [order.pk]
     order_process_task(order.pk)  # what the worker does when it starts
-    second = seed_demo(password="demo-password-123")
+    second = seed(password="demo-password-123")
 
     order.refresh_from_db()
     assert order.state == "done"
@@ -176,11 +200,18 @@ def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_se
     assert Review.objects.count() == 1
 
 
-def test_command_prints_the_sign_ins(monkeypatch):
+def test_command_prints_the_sign_ins(monkeypatch, sample_flows_dir):
     monkeypatch.setenv("CMP_DEMO_PASSWORD", "printed-demo-pass")
     output = StringIO()
 
-    call_command("seed_demo", "--base-url", "http://127.0.0.1:8123/", stdout=output)
+    call_command(
+        "seed_demo",
+        "--base-url",
+        "http://127.0.0.1:8123/",
+        "--flows-dir",
+        str(sample_flows_dir),
+        stdout=output,
+    )
 
     text = output.getvalue()
     assert "http://127.0.0.1:8123/marketplace/" in text

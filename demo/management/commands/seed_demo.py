@@ -1,9 +1,11 @@
 """`manage.py seed_demo`: the demo marketplace for `make run` (see demo/data.py). Safe to run again."""
 
+from pathlib import Path
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from demo.data import DEFAULT_DEMO_PASSWORD, demo_password, seed_demo
+from demo.data import DEFAULT_DEMO_PASSWORD, DemoError, demo_password, sample_flows_build, seed_demo
 
 
 class Command(BaseCommand):
@@ -15,15 +17,23 @@ class Command(BaseCommand):
             default=settings.SITE_URL,
             help="Where the site is served, for the links printed at the end (default: SITE_URL).",
         )
+        parser.add_argument(
+            "--flows-dir",
+            default=str(Path(settings.BASE_DIR) / ".data" / "sample-flows"),
+            help="Where the sample products' flows are (built there with lfx when the folder is empty).",
+        )
 
-    def handle(self, *args, base_url: str, **options) -> None:
+    def handle(self, *args, base_url: str, flows_dir: str, **options) -> None:
         password = demo_password()
         if not settings.DEBUG and password == DEFAULT_DEMO_PASSWORD:
             raise CommandError(
                 "Refusing to create accounts with the published demo password while DEBUG is off. "
                 "Set CMP_DEMO_PASSWORD, and never seed demo accounts on a real deployment."
             )
-        result = seed_demo(password=password)
+        try:
+            result = seed_demo(flows=sample_flows_build(Path(flows_dir)), password=password)
+        except DemoError as error:
+            raise CommandError(str(error)) from error
         base_url = base_url.rstrip("/")
         if result.created:
             self.stdout.write(self.style.SUCCESS(f"Demo data: created {len(result.created)} objects:"))
