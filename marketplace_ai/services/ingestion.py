@@ -40,6 +40,7 @@ from marketplace_ai.parsing import (
 )
 from marketplace_ai.ragflow_client import RagflowClient, RagflowRejected
 from marketplace_ai.services.knowledge_bases import ragflow_dataset_name
+from marketplace_ai.signals import document_status_changed
 
 logger = logging.getLogger(__name__)
 
@@ -95,11 +96,24 @@ def document_mark_retrying(*, document_id: int, message: str) -> None:
     )
 
 
+def _announce(document_id: int) -> None:
+    """Tell listeners (outgoing webhooks) about an indexed or failed document, once it is committed."""
+
+    def send() -> None:
+        document = KnowledgeDocument.objects.select_related("knowledge_base").filter(pk=document_id).first()
+        if document is not None:
+            document_status_changed.send(sender=KnowledgeDocument, document=document, status=document.status)
+
+    transaction.on_commit(send)
+
+
 def document_mark_failed(*, document_id: int, message: str) -> None:
-    KnowledgeDocument.objects.filter(pk=document_id, status__in=ACTIVE_STATUSES).update(
+    changed = KnowledgeDocument.objects.filter(pk=document_id, status__in=ACTIVE_STATUSES).update(
         status=DocumentStatus.FAILED, error_message=message[:2000], updated_at=timezone.now()
     )
     logger.info("Document %s failed: %s", document_id, message)
+    if changed:
+        _announce(document_id)
 
 
 @transaction.atomic
@@ -133,6 +147,7 @@ def _mark_indexed(document: KnowledgeDocument, *, chunks: list[TextChunk] | None
         update_fields=["status", "progress", "chunk_count", "error_message", "indexed_at", "updated_at"]
     )
     logger.info("Document %s indexed: %s chunks", locked.uuid, chunk_count)
+    _announce(locked.pk)
     return locked
 
 
