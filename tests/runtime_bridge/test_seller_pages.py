@@ -387,9 +387,7 @@ def test_untrusted_seller_submits_for_review_and_cannot_unpublish_yet(seller_cli
 
     response = seller_client.post(url("agent-unpublish", provider, agent), follow=True)
     assert response.status_code == 200
-    assert "An offering in state &#x27;pending_review&#x27; cannot move to &#x27;paused&#x27;." in (
-        response.content.decode()
-    )
+    assert "This offering is pending review, so it cannot be paused." in response.content.decode()
     agent.offering.refresh_from_db()
     assert agent.offering.state == OfferingState.PENDING_REVIEW
 

@@ -77,7 +77,7 @@ def test_forbidden_and_conflict_envelopes(buyer):
     conflict = assert_error(buyer.client("owner").post(f"/api/marketplace-orders/{order.uuid}/cancel/"), 409)
 
     assert forbidden["detail"] == "Only owners and managers of the organisation can do this."
-    assert conflict["detail"] == "An order in state 'done' cannot move to 'canceled'."
+    assert conflict["detail"] == "This order is done, so it cannot be cancelled."
     assert conflict["code"] == "invalid_transition"
     assert Order.objects.get(pk=order.pk).state == "done"
 

@@ -128,7 +128,7 @@ def test_cancelling_a_done_order_shows_a_message_and_changes_nothing(client, use
     assert response.status_code == 200
     order.refresh_from_db()
     assert order.state == OrderState.DONE
-    assert "cannot move" in response.content.decode()
+    assert "This order is done, so it cannot be cancelled." in response.content.decode()
 
 
 def test_dashboard_redirects_to_the_first_organisation_or_creates_one(client, user, organization):
