@@ -1,5 +1,21 @@
-from marketplace.models.catalogue import Capability, Category, Offering, OfferingEvent, OfferingState, Plan
-from marketplace.models.orders import Order, OrderEvent, OrderState, OrderType, Resource, ResourceState, Review
+from marketplace.models.catalogue import (
+    Capability,
+    Category,
+    Offering,
+    OfferingEvent,
+    OfferingScreenshot,
+    OfferingState,
+    Plan,
+)
+from marketplace.models.orders import (
+    Order,
+    OrderEvent,
+    OrderState,
+    OrderType,
+    Resource,
+    ResourceState,
+    Review,
+)
 from marketplace.models.organizations import (
     Invitation,
     InvitationState,
@@ -18,6 +34,7 @@ __all__ = [
     "Membership",
     "Offering",
     "OfferingEvent",
+    "OfferingScreenshot",
     "OfferingState",
     "Order",
     "OrderEvent",

@@ -62,13 +62,17 @@ class Offering(PublicModel):
     sorting and filtering the catalogue without joins; services keep them in step.
     """
 
-    provider = models.ForeignKey("marketplace.ServiceProvider", on_delete=models.PROTECT, related_name="offerings")
+    provider = models.ForeignKey(
+        "marketplace.ServiceProvider", on_delete=models.PROTECT, related_name="offerings"
+    )
     category = models.ForeignKey(Category, on_delete=models.PROTECT, related_name="offerings")
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=140, unique=True)
     summary = models.CharField(max_length=300, blank=True)
     description = models.TextField(blank=True, help_text="Markdown; rendered with HTML removed.")
-    capabilities = ArrayField(models.CharField(max_length=20, choices=Capability.choices), default=list, blank=True)
+    capabilities = ArrayField(
+        models.CharField(max_length=20, choices=Capability.choices), default=list, blank=True
+    )
     tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     logo = models.ImageField(upload_to="offerings/logos/", blank=True)
     state = models.CharField(max_length=20, choices=OfferingState.choices, default=OfferingState.DRAFT)
@@ -108,11 +112,16 @@ class Offering(PublicModel):
                 condition=ACTIVE,
             ),
             models.Index(
-                F("price_from_minor").asc(nulls_last=True), "id", name="offering_active_price", condition=ACTIVE
+                F("price_from_minor").asc(nulls_last=True),
+                "id",
+                name="offering_active_price",
+                condition=ACTIVE,
             ),
         ]
         constraints = [
-            models.CheckConstraint(condition=models.Q(state__in=OfferingState.values), name="offering_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=OfferingState.values), name="offering_state_valid"
+            ),
             models.CheckConstraint(
                 condition=models.Q(rating_average__gte=0, rating_average__lte=5), name="offering_rating_range"
             ),
@@ -135,7 +144,9 @@ class OfferingEvent(TimeStampedModel):
     offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=20, choices=OfferingState.choices)
     to_state = models.CharField(max_length=20, choices=OfferingState.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     notes = models.TextField(blank=True)
 
     class Meta:
@@ -158,7 +169,9 @@ class Plan(PublicModel):
     description = models.CharField(max_length=300, blank=True)
     price_minor = models.PositiveIntegerField(help_text="Price per billing period, in minor units (cents).")
     currency = models.CharField(max_length=3, default="USD", validators=[currency_code])
-    billing_period = models.CharField(max_length=8, choices=BillingPeriod.choices, default=BillingPeriod.MONTH)
+    billing_period = models.CharField(
+        max_length=8, choices=BillingPeriod.choices, default=BillingPeriod.MONTH
+    )
     monthly_quota_calls = models.PositiveIntegerField(
         null=True, blank=True, help_text="API calls included per month; empty means unlimited."
     )
@@ -174,7 +187,9 @@ class Plan(PublicModel):
         ordering = ["sort_order", "price_minor", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(price_minor__gte=0), name="plan_price_not_negative"),
-            models.CheckConstraint(condition=models.Q(rate_limit_per_minute__gte=1), name="plan_rate_limit_positive"),
+            models.CheckConstraint(
+                condition=models.Q(rate_limit_per_minute__gte=1), name="plan_rate_limit_positive"
+            ),
             models.CheckConstraint(
                 condition=models.Q(billing_period__in=BillingPeriod.values), name="plan_billing_period_valid"
             ),
@@ -186,3 +201,18 @@ class Plan(PublicModel):
     @property
     def is_free(self) -> bool:
         return self.price_minor == 0
+
+
+class OfferingScreenshot(PublicModel):
+    """A picture of the product in use, shown on the offering page in `sort_order`."""
+
+    offering = models.ForeignKey(Offering, on_delete=models.CASCADE, related_name="screenshots")
+    image = models.ImageField(upload_to="offerings/screenshots/")
+    caption = models.CharField(max_length=200, blank=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.caption or f"Screenshot of {self.offering}"

@@ -34,7 +34,9 @@ class ResourceState(models.TextChoices):
 class Resource(PublicModel):
     """A buyer organisation's subscription to an offering, on one plan."""
 
-    organization = models.ForeignKey("marketplace.Organization", on_delete=models.PROTECT, related_name="resources")
+    organization = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.PROTECT, related_name="resources"
+    )
     offering = models.ForeignKey("marketplace.Offering", on_delete=models.PROTECT, related_name="resources")
     plan = models.ForeignKey("marketplace.Plan", on_delete=models.PROTECT, related_name="resources")
     name = models.CharField(max_length=150)
@@ -48,7 +50,9 @@ class Resource(PublicModel):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "state"], name="resource_org_state")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(state__in=ResourceState.values), name="resource_state_valid"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=ResourceState.values), name="resource_state_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -62,7 +66,9 @@ class Resource(PublicModel):
 class Order(PublicModel):
     """A request to subscribe, change plan or cancel. Its state changes only through order services."""
 
-    organization = models.ForeignKey("marketplace.Organization", on_delete=models.PROTECT, related_name="orders")
+    organization = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.PROTECT, related_name="orders"
+    )
     offering = models.ForeignKey("marketplace.Offering", on_delete=models.PROTECT, related_name="orders")
     plan = models.ForeignKey("marketplace.Plan", on_delete=models.PROTECT, related_name="orders")
     resource = models.ForeignKey(
@@ -102,7 +108,9 @@ class OrderEvent(TimeStampedModel):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
     from_state = models.CharField(max_length=20, choices=OrderState.choices, blank=True)
     to_state = models.CharField(max_length=20, choices=OrderState.choices)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     message = models.TextField(blank=True)
 
     class Meta:
@@ -116,8 +124,12 @@ class Review(PublicModel):
     """An organisation's rating (1-5) of an offering it subscribed to; one per organisation."""
 
     offering = models.ForeignKey("marketplace.Offering", on_delete=models.CASCADE, related_name="reviews")
-    organization = models.ForeignKey("marketplace.Organization", on_delete=models.CASCADE, related_name="reviews")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    organization = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.CASCADE, related_name="reviews"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     rating = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
     text = models.TextField(blank=True, max_length=4000)
 
@@ -125,7 +137,9 @@ class Review(PublicModel):
         ordering = ["-created_at"]
         constraints = [
             models.UniqueConstraint(fields=["offering", "organization"], name="review_once_per_organization"),
-            models.CheckConstraint(condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_range"),
+            models.CheckConstraint(
+                condition=models.Q(rating__gte=1, rating__lte=5), name="review_rating_range"
+            ),
         ]
 
     def __str__(self) -> str:

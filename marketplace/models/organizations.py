@@ -21,7 +21,9 @@ class Organization(PublicModel):
     contact_email = models.EmailField(blank=True)
     billing_email = models.EmailField(blank=True)
     country = CountryField(blank=True)
-    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="Membership", related_name="organizations")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="Membership", related_name="organizations"
+    )
 
     class Meta:
         ordering = ["name"]
@@ -90,7 +92,9 @@ class ServiceProviderState(models.TextChoices):
 class ServiceProvider(PublicModel):
     """An organisation registered as a seller. It may publish only once an operator approves it."""
 
-    organization = models.OneToOneField(Organization, on_delete=models.PROTECT, related_name="service_provider")
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="service_provider"
+    )
     description = models.TextField(blank=True)
     state = models.CharField(
         max_length=16, choices=ServiceProviderState.choices, default=ServiceProviderState.PENDING

@@ -5,7 +5,16 @@ from django.db.models import Min
 from django.utils import timezone
 
 from marketplace.errors import ApplicationError, ConflictError, InvalidTransition
-from marketplace.models import Capability, Category, Offering, OfferingEvent, OfferingState, Plan, ServiceProvider
+from marketplace.models import (
+    Capability,
+    Category,
+    Offering,
+    OfferingEvent,
+    OfferingScreenshot,
+    OfferingState,
+    Plan,
+    ServiceProvider,
+)
 from marketplace.services.organizations import unique_slug
 
 OFFERING_TRANSITIONS: dict[str, set[str]] = {
@@ -29,14 +38,32 @@ PLAN_EDITABLE_FIELDS = {
     "sort_order",
 }
 
-# The one-click pricing template: Starter $29 / 1,000 calls, Professional $99 / 10,000, Enterprise $299 / 100,000.
+# The one-click pricing template: Starter $29 / 1,000 calls, Professional $99 / 10,000,
+# Enterprise $299 / 100,000.
 PLAN_TEMPLATE = (
-    {"name": "Starter", "price_minor": 2900, "monthly_quota_calls": 1_000, "rate_limit_per_minute": 20,
-     "description": "For trying the agent on one site."},
-    {"name": "Professional", "price_minor": 9900, "monthly_quota_calls": 10_000, "rate_limit_per_minute": 60,
-     "overage_price_per_1000_minor": 1000, "description": "For growing teams with steady traffic."},
-    {"name": "Enterprise", "price_minor": 29900, "monthly_quota_calls": 100_000, "rate_limit_per_minute": 300,
-     "overage_price_per_1000_minor": 800, "description": "For high volume and several sites."},
+    {
+        "name": "Starter",
+        "price_minor": 2900,
+        "monthly_quota_calls": 1_000,
+        "rate_limit_per_minute": 20,
+        "description": "For trying the agent on one site.",
+    },
+    {
+        "name": "Professional",
+        "price_minor": 9900,
+        "monthly_quota_calls": 10_000,
+        "rate_limit_per_minute": 60,
+        "overage_price_per_1000_minor": 1000,
+        "description": "For growing teams with steady traffic.",
+    },
+    {
+        "name": "Enterprise",
+        "price_minor": 29900,
+        "monthly_quota_calls": 100_000,
+        "rate_limit_per_minute": 300,
+        "overage_price_per_1000_minor": 800,
+        "description": "For high volume and several sites.",
+    },
 )
 
 
@@ -44,7 +71,8 @@ def _clean_capabilities(capabilities: list[str]) -> list[str]:
     unknown = sorted(set(capabilities) - set(Capability.values))
     if unknown:
         raise ApplicationError(
-            "Unknown capabilities.", errors={"capabilities": [f"Unknown capability '{name}'." for name in unknown]}
+            "Unknown capabilities.",
+            errors={"capabilities": [f"Unknown capability '{name}'." for name in unknown]},
         )
     return [value for value in Capability.values if value in capabilities]  # stable, de-duplicated order
 
@@ -96,7 +124,9 @@ def offering_create(
 def offering_update(*, offering: Offering, actor, data: dict) -> Offering:
     unknown = set(data) - OFFERING_EDITABLE_FIELDS
     if unknown:
-        raise ApplicationError("Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)})
+        raise ApplicationError(
+            "Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)}
+        )
     if offering.state == OfferingState.ARCHIVED:
         raise ConflictError("An archived offering cannot be edited.", code="archived")
     if "capabilities" in data:
@@ -126,7 +156,9 @@ def _offering_transition(*, offering: Offering, to_state: str, actor, notes: str
         offering.review_notes = notes
         update_fields.append("review_notes")
     offering.save(update_fields=update_fields)
-    OfferingEvent.objects.create(offering=offering, from_state=from_state, to_state=to_state, actor=actor, notes=notes)
+    OfferingEvent.objects.create(
+        offering=offering, from_state=from_state, to_state=to_state, actor=actor, notes=notes
+    )
     return offering
 
 
@@ -149,7 +181,9 @@ def offering_submit(*, offering: Offering, actor, terms_accepted: bool = False) 
     """Send a draft to review; a trusted provider's listing goes live at once."""
     offering = Offering.objects.select_for_update(of=("self",)).select_related("provider").get(pk=offering.pk)
     if offering.state not in {OfferingState.DRAFT}:
-        raise InvalidTransition(entity="offering", from_state=offering.state, to_state=OfferingState.PENDING_REVIEW)
+        raise InvalidTransition(
+            entity="offering", from_state=offering.state, to_state=OfferingState.PENDING_REVIEW
+        )
     if terms_accepted and offering.terms_accepted_at is None:
         offering.terms_accepted_at = timezone.now()
         offering.save(update_fields=["terms_accepted_at", "updated_at"])
@@ -157,8 +191,12 @@ def offering_submit(*, offering: Offering, actor, terms_accepted: bool = False) 
     if problems:
         raise ApplicationError("This offering is not ready to publish.", code="not_ready", errors=problems)
     if offering.provider.is_trusted:
-        return _offering_transition(offering=offering, to_state=OfferingState.ACTIVE, actor=actor,
-                                    notes="Published directly: trusted provider.")
+        return _offering_transition(
+            offering=offering,
+            to_state=OfferingState.ACTIVE,
+            actor=actor,
+            notes="Published directly: trusted provider.",
+        )
     return _offering_transition(offering=offering, to_state=OfferingState.PENDING_REVIEW, actor=actor)
 
 
@@ -172,7 +210,9 @@ def offering_approve(*, offering: Offering, actor, notes: str = "") -> Offering:
 @transaction.atomic
 def offering_reject(*, offering: Offering, actor, notes: str) -> Offering:
     if not notes.strip():
-        raise ApplicationError("Say why the listing is rejected.", errors={"notes": ["This field is required."]})
+        raise ApplicationError(
+            "Say why the listing is rejected.", errors={"notes": ["This field is required."]}
+        )
     if offering.state != OfferingState.PENDING_REVIEW:
         raise InvalidTransition(entity="offering", from_state=offering.state, to_state=OfferingState.DRAFT)
     return _offering_transition(offering=offering, to_state=OfferingState.DRAFT, actor=actor, notes=notes)
@@ -211,7 +251,9 @@ def _validate_plan(plan: Plan) -> None:
 def plan_create(*, offering: Offering, actor, **fields) -> Plan:
     unknown = set(fields) - PLAN_EDITABLE_FIELDS
     if unknown:
-        raise ApplicationError("Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)})
+        raise ApplicationError(
+            "Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)}
+        )
     if offering.state == OfferingState.ARCHIVED:
         raise ConflictError("An archived offering cannot get new plans.", code="archived")
     fields.setdefault("currency", offering.currency)
@@ -226,7 +268,9 @@ def plan_create(*, offering: Offering, actor, **fields) -> Plan:
 def plan_update(*, plan: Plan, actor, data: dict) -> Plan:
     unknown = set(data) - PLAN_EDITABLE_FIELDS
     if unknown:
-        raise ApplicationError("Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)})
+        raise ApplicationError(
+            "Unknown fields.", errors={field: ["Unknown field."] for field in sorted(unknown)}
+        )
     if plan.is_archived:
         raise ConflictError("An archived plan cannot be edited.", code="archived")
     for field, value in data.items():
@@ -257,3 +301,27 @@ def plan_template_apply(*, offering: Offering, actor) -> list[Plan]:
         plan_create(offering=offering, actor=actor, sort_order=position, **template)
         for position, template in enumerate(PLAN_TEMPLATE)
     ]
+
+
+MAX_SCREENSHOTS = 8
+
+
+@transaction.atomic
+def offering_screenshot_add(*, offering: Offering, image, actor, caption: str = "") -> OfferingScreenshot:
+    """Add a screenshot (an image already checked by content, see cmp.images.check_image)."""
+    offering = Offering.objects.select_for_update().get(pk=offering.pk)
+    if offering.state == OfferingState.ARCHIVED:
+        raise ConflictError("An archived offering cannot be edited.", code="archived")
+    count = offering.screenshots.count()
+    if count >= MAX_SCREENSHOTS:
+        raise ConflictError(f"An offering can show at most {MAX_SCREENSHOTS} screenshots.", code="too_many")
+    return OfferingScreenshot.objects.create(
+        offering=offering, image=image, caption=caption.strip()[:200], sort_order=count
+    )
+
+
+@transaction.atomic
+def offering_screenshot_remove(*, screenshot: OfferingScreenshot, actor) -> None:
+    image = screenshot.image
+    screenshot.delete()
+    transaction.on_commit(lambda: image.delete(save=False))
