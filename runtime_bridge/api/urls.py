@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from runtime_bridge.api.runtime_views import RuntimeAuthView, RuntimePingView, RuntimeUsageView
 from runtime_bridge.api.views import FlowImportView, ProviderAgentViewSet
 
 router = SimpleRouter(trailing_slash=True)
@@ -8,5 +9,8 @@ router.register("provider-agents", ProviderAgentViewSet, basename="provider-agen
 
 urlpatterns = [
     path("flows/import/", FlowImportView.as_view(), name="flows-import"),
+    path("runtime/auth/", RuntimeAuthView.as_view(), name="runtime-auth"),
+    path("runtime/usage/", RuntimeUsageView.as_view(), name="runtime-usage"),
+    path("runtime/ping/", RuntimePingView.as_view(), name="runtime-ping"),
     *router.urls,
 ]
