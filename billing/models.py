@@ -21,7 +21,9 @@ class BillingCustomer(TimeStampedModel):
 class StripeProduct(TimeStampedModel):
     """The Stripe product of an offering."""
 
-    offering = models.OneToOneField("marketplace.Offering", on_delete=models.PROTECT, related_name="stripe_product")
+    offering = models.OneToOneField(
+        "marketplace.Offering", on_delete=models.PROTECT, related_name="stripe_product"
+    )
     stripe_product_id = models.CharField(max_length=64, unique=True)
 
     def __str__(self) -> str:
@@ -47,9 +49,12 @@ class StripePrice(TimeStampedModel):
         ordering = ["plan_id", "kind", "-created_at"]
         constraints = [
             models.UniqueConstraint(
-                fields=["plan", "kind", "unit_amount", "currency", "interval"], name="stripe_price_unique_terms"
+                fields=["plan", "kind", "unit_amount", "currency", "interval"],
+                name="stripe_price_unique_terms",
             ),
-            models.CheckConstraint(condition=models.Q(kind__in=PriceKind.values), name="stripe_price_kind_valid"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=PriceKind.values), name="stripe_price_kind_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -88,17 +93,25 @@ class BillingSubscription(PublicModel):
     organization = models.ForeignKey(
         "marketplace.Organization", on_delete=models.PROTECT, related_name="billing_subscriptions"
     )
-    order = models.OneToOneField("marketplace.Order", on_delete=models.PROTECT, related_name="billing_subscription")
+    order = models.OneToOneField(
+        "marketplace.Order", on_delete=models.PROTECT, related_name="billing_subscription"
+    )
     stripe_subscription_id = models.CharField(max_length=64, unique=True, null=True, blank=True)
     stripe_customer_id = models.CharField(max_length=64, blank=True)
-    status = models.CharField(max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.INCOMPLETE)
+    status = models.CharField(
+        max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.INCOMPLETE
+    )
     fixed_item_id = models.CharField(max_length=64, blank=True)
     metered_item_id = models.CharField(max_length=64, blank=True)
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     scheduled_plan = models.ForeignKey(
-        "marketplace.Plan", on_delete=models.PROTECT, null=True, blank=True, related_name="+",
+        "marketplace.Plan",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
         help_text="A cheaper plan that takes over at the end of the current period.",
     )
     scheduled_change_at = models.DateTimeField(null=True, blank=True)
@@ -111,7 +124,8 @@ class BillingSubscription(PublicModel):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=SubscriptionStatus.values), name="billing_subscription_status_valid"
+                condition=models.Q(status__in=SubscriptionStatus.values),
+                name="billing_subscription_status_valid",
             ),
         ]
 
@@ -134,7 +148,9 @@ class InvoiceStatus(models.TextChoices):
 class Invoice(PublicModel):
     """An invoice: a Stripe invoice mirrored here, or one recorded locally for a manual payment."""
 
-    organization = models.ForeignKey("marketplace.Organization", on_delete=models.PROTECT, related_name="invoices")
+    organization = models.ForeignKey(
+        "marketplace.Organization", on_delete=models.PROTECT, related_name="invoices"
+    )
     subscription = models.ForeignKey(
         BillingSubscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
@@ -163,7 +179,9 @@ class Invoice(PublicModel):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["organization", "-created_at"], name="invoice_org_newest")]
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=InvoiceStatus.values), name="invoice_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=InvoiceStatus.values), name="invoice_status_valid"
+            ),
             models.UniqueConstraint(
                 fields=["order"], condition=models.Q(is_manual=True), name="invoice_one_manual_per_order"
             ),
@@ -186,7 +204,9 @@ class WebhookEvent(TimeStampedModel):
     stripe_event_id = models.CharField(max_length=64, unique=True)
     type = models.CharField(max_length=100, db_index=True)
     payload = models.JSONField()
-    status = models.CharField(max_length=12, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED)
+    status = models.CharField(
+        max_length=12, choices=WebhookEventStatus.choices, default=WebhookEventStatus.RECEIVED
+    )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
@@ -226,13 +246,17 @@ class SellerPayoutAccount(TimeStampedModel):
 class OverageReport(TimeStampedModel):
     """Calls beyond the quota already sent to the Stripe meter for one subscription period."""
 
-    subscription = models.ForeignKey(BillingSubscription, on_delete=models.CASCADE, related_name="overage_reports")
+    subscription = models.ForeignKey(
+        BillingSubscription, on_delete=models.CASCADE, related_name="overage_reports"
+    )
     period_start = models.DateTimeField()
     reported_calls = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["subscription", "period_start"], name="overage_report_one_per_period"),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"], name="overage_report_one_per_period"
+            ),
         ]
 
     def __str__(self) -> str:

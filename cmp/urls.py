@@ -15,6 +15,7 @@ api_patterns = [
     path("", include("marketplace.api.urls")),
     path("", include("marketplace_ai.api.urls")),
     path("", include("runtime_bridge.api.urls")),
+    path("", include("billing.api.urls")),
 ]
 
 urlpatterns = [
@@ -27,6 +28,7 @@ urlpatterns = [
     path("", include("marketplace.web.urls")),
     path("", include("marketplace_ai.web.urls")),
     path("", include("runtime_bridge.web.urls")),
+    path("", include("billing.web.urls")),
 ]
 
 if settings.DEBUG:

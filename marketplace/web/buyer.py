@@ -18,7 +18,7 @@ from marketplace.web.forms import ChangePlanForm, OrganizationChoiceForm, add_se
 ORDER_STATE_EXPLANATIONS = {
     OrderState.PENDING_PAYMENT: (
         "Waiting for payment",
-        "An operator confirms manual payments. Your subscription is set up as soon as payment is confirmed.",
+        "Pay for this order to start the subscription. It is set up as soon as the payment is confirmed.",
     ),
     OrderState.EXECUTING: ("Setting up", "Payment is settled and your subscription is being set up."),
     OrderState.DONE: ("Active", "All done: the subscription is ready to use."),

@@ -1,0 +1,126 @@
+"""Billing reads. Visibility follows the marketplace's: what a user may not see is a 404."""
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import TruncMonth
+from django.http import Http404
+
+from billing.models import BillingSubscription, Invoice, InvoiceStatus, SellerPayoutAccount
+from billing.stripe_client import stripe_enabled
+from marketplace import selectors as marketplace_selectors
+from marketplace.models import Order, Organization, Resource, ServiceProvider
+
+
+@dataclass(frozen=True)
+class BillingMode:
+    is_stripe: bool
+
+    @property
+    def label(self) -> str:
+        return "Stripe" if self.is_stripe else "Manual payments"
+
+
+def billing_mode() -> BillingMode:
+    return BillingMode(is_stripe=stripe_enabled())
+
+
+def order_get_payable_for_user(*, user, uuid) -> Order:
+    """An order the user may pay: one of their organisation's, which they manage there."""
+    order = marketplace_selectors.order_get_for_user(user=user, uuid=uuid)
+    if not marketplace_selectors.user_can_manage(user=user, organization=order.organization):
+        raise Http404
+    return order
+
+
+def billing_subscription_for_order(*, order: Order) -> BillingSubscription | None:
+    return BillingSubscription.objects.filter(order=order).first()
+
+
+def billing_subscription_for_resource(*, resource: Resource) -> BillingSubscription | None:
+    return (
+        BillingSubscription.objects.filter(order__resource=resource).select_related("scheduled_plan").first()
+    )
+
+
+def billing_subscription_list_for_organization(
+    *, organization: Organization
+) -> QuerySet[BillingSubscription]:
+    return BillingSubscription.objects.filter(organization=organization).select_related(
+        "order__resource__plan", "order__offering", "scheduled_plan"
+    )
+
+
+def invoice_list_for_organization(*, organization: Organization) -> QuerySet[Invoice]:
+    return (
+        Invoice.objects.filter(organization=organization)
+        .select_related("offering")
+        .order_by("-created_at", "-id")
+    )
+
+
+def payout_account_for_provider(*, provider: ServiceProvider) -> SellerPayoutAccount | None:
+    return SellerPayoutAccount.objects.filter(provider=provider).first()
+
+
+@dataclass(frozen=True)
+class RevenueRow:
+    label: str
+    gross_minor: int
+    fee_minor: int
+    currency: str
+    invoices: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.gross_minor - self.fee_minor
+
+
+@dataclass(frozen=True)
+class RevenueReport:
+    by_month: list[RevenueRow]
+    by_offering: list[RevenueRow]
+    total: list[RevenueRow]
+
+
+def _paid_invoices_of(provider: ServiceProvider) -> QuerySet[Invoice]:
+    return Invoice.objects.filter(
+        offering__provider=provider, status=InvoiceStatus.PAID, paid_at__isnull=False
+    )
+
+
+def _rows(queryset, label_of) -> list[RevenueRow]:
+    return [
+        RevenueRow(
+            label=label_of(row),
+            gross_minor=row["gross"] or 0,
+            fee_minor=row["fee"] or 0,
+            currency=row["currency"],
+            invoices=row["count"],
+        )
+        for row in queryset
+    ]
+
+
+def revenue_report(*, provider: ServiceProvider, since: date | None = None) -> RevenueReport:
+    """Gross, platform fee and net of a seller's paid invoices, per month and per offering, per currency."""
+    invoices = _paid_invoices_of(provider)
+    if since is not None:
+        invoices = invoices.filter(paid_at__date__gte=since)
+    sums = {"gross": Sum("amount_paid_minor"), "fee": Sum("platform_fee_minor"), "count": Count("id")}
+    months = (
+        invoices.annotate(month=TruncMonth("paid_at"))
+        .values("month", "currency")
+        .annotate(**sums)
+        .order_by("month")
+    )
+    offerings = (
+        invoices.values("offering__name", "currency").annotate(**sums).order_by("-gross", "offering__name")
+    )
+    total = invoices.values("currency").annotate(**sums).order_by("currency")
+    return RevenueReport(
+        by_month=_rows(months, lambda row: row["month"].strftime("%Y-%m")),
+        by_offering=_rows(offerings, lambda row: row["offering__name"]),
+        total=_rows(total, lambda row: "Total"),
+    )

@@ -1,0 +1,106 @@
+"""Paying for an order: a Stripe Checkout session in subscription mode (or manual mode without Stripe).
+
+The session only starts the payment. Access is granted when Stripe's signed webhook says the subscription
+is paid (see billing.services.subscriptions.subscription_sync), never by the buyer coming back to the
+success page.
+"""
+
+import uuid as uuid_module
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from billing.models import BillingSubscription, PriceKind, SellerPayoutAccount, SubscriptionStatus
+from billing.services.stripe_objects import customer_ensure, plan_has_overage, price_ensure
+from billing.stripe_client import get_stripe_client, stripe_call
+from cmp.errors import ConflictError
+from marketplace.models import Order, OrderState, OrderType
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    session_id: str
+    checkout_url: str
+
+
+def billing_subscription_for_order(*, order: Order) -> BillingSubscription:
+    """The billing record of a subscribing order, created on first use."""
+    existing = BillingSubscription.objects.filter(order=order).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return BillingSubscription.objects.create(organization_id=order.organization_id, order=order)
+    except IntegrityError:
+        return BillingSubscription.objects.get(order=order)
+
+
+def _check_payable(order: Order) -> None:
+    if order.type != OrderType.CREATE:
+        raise ConflictError(
+            "Plan changes are paid from the subscription's billing page.", code="not_checkout"
+        )
+    if order.state != OrderState.PENDING_PAYMENT:
+        raise ConflictError("This order is not waiting for payment.", code="not_payable")
+
+
+def _seller_transfer(order: Order) -> dict:
+    """Platform fee and transfer to the seller's connected account, once the seller finished onboarding."""
+    account = SellerPayoutAccount.objects.filter(provider_id=order.offering.provider_id).first()
+    if account is None or not account.is_ready:
+        return {}
+    return {
+        "application_fee_percent": settings.PLATFORM_FEE_PERCENT,
+        "transfer_data": {"destination": account.stripe_account_id},
+    }
+
+
+def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) -> CheckoutStart:
+    """A Checkout session for a pending order. Each attempt is a new session: a declined buyer retries."""
+    order = Order.objects.select_related("plan", "offering", "organization").get(pk=order.pk)
+    _check_payable(order)
+    customer = customer_ensure(organization=order.organization)
+    line_items = [{"price": price_ensure(plan=order.plan).stripe_price_id, "quantity": 1}]
+    if plan_has_overage(order.plan):
+        line_items.append({"price": price_ensure(plan=order.plan, kind=PriceKind.METERED).stripe_price_id})
+    metadata = {
+        "order_uuid": str(order.uuid),
+        "organization_uuid": str(order.organization.uuid),
+        "offering_uuid": str(order.offering.uuid),
+        "plan_uuid": str(order.plan.uuid),
+    }
+    subscription_data: dict = {"metadata": metadata, **_seller_transfer(order)}
+    if order.plan.trial_days:
+        subscription_data["trial_period_days"] = order.plan.trial_days
+    client = get_stripe_client()
+    session = stripe_call(
+        client.v1.checkout.sessions.create,
+        params={
+            "mode": "subscription",
+            "customer": customer.stripe_customer_id,
+            "client_reference_id": str(order.uuid),
+            "line_items": line_items,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "subscription_data": subscription_data,
+            "metadata": metadata,
+        },
+        options={"idempotency_key": f"cmp-checkout-{order.uuid}-{uuid_module.uuid4()}"},
+    )
+    billing = billing_subscription_for_order(order=order)
+    BillingSubscription.objects.filter(pk=billing.pk).update(stripe_customer_id=customer.stripe_customer_id)
+    return CheckoutStart(session_id=session.id, checkout_url=session.url)
+
+
+def order_needs_payment(order: Order) -> bool:
+    return order.state == OrderState.PENDING_PAYMENT and order.cost_minor > 0
+
+
+def manual_subscription_record(*, order: Order) -> BillingSubscription:
+    """Manual mode: the order was paid outside Stripe."""
+    billing = billing_subscription_for_order(order=order)
+    if billing.status != SubscriptionStatus.MANUAL and not billing.stripe_subscription_id:
+        BillingSubscription.objects.filter(pk=billing.pk).update(status=SubscriptionStatus.MANUAL)
+        billing.status = SubscriptionStatus.MANUAL
+    return billing

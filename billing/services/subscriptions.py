@@ -1,0 +1,354 @@
+"""Stripe subscriptions mirrored onto ours.
+
+`subscription_sync` is the one reconciliation step every webhook ends in: it reads the subscription as
+Stripe has it now (so events may come twice or in any order) and brings CMP in line:
+
+    active / trialing  -> a pending order is marked paid (access granted), a suspension is lifted
+    past_due / unpaid  -> grace period starts; after PAYMENT_GRACE_DAYS the agent's keys are suspended
+    canceled / expired -> the subscription is terminated (keys revoked, runtime flow removed)
+    another price      -> the plan follows (a downgrade waits for the end of the period)
+"""
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from billing.models import BillingSubscription, PriceKind, StripePrice, SubscriptionStatus
+from billing.services.checkout import billing_subscription_for_order
+from billing.services.stripe_objects import plan_for_price, price_ensure
+from billing.stripe_client import get_stripe_client, stripe_call
+from cmp.errors import ApplicationError, ConflictError
+from marketplace.models import Order, OrderState, OrderType, Plan, Resource, ResourceState
+from marketplace.services.orders import order_change_plan, order_mark_paid, order_terminate
+from site_agent.models import CustomerAgentConfig
+from site_agent.services.configs import config_resume, config_suspend
+
+logger = logging.getLogger(__name__)
+
+PAID_STATUSES = {SubscriptionStatus.ACTIVE, SubscriptionStatus.TRIALING}
+OVERDUE_STATUSES = {SubscriptionStatus.PAST_DUE, SubscriptionStatus.UNPAID}
+ENDED_STATUSES = {SubscriptionStatus.CANCELED, SubscriptionStatus.INCOMPLETE_EXPIRED}
+OPEN_ORDER_STATES = (OrderState.PENDING_PAYMENT, OrderState.EXECUTING)
+
+
+def timestamp(value) -> datetime | None:
+    return datetime.fromtimestamp(value, tz=UTC) if value else None
+
+
+def _items(subscription: dict) -> tuple[dict | None, dict | None]:
+    """The fixed-fee item and the metered item of a subscription."""
+    fixed = metered = None
+    for item in subscription.get("items", {}).get("data", []):
+        recurring = (item.get("price") or {}).get("recurring") or {}
+        if recurring.get("usage_type") == "metered":
+            metered = item
+        else:
+            fixed = item
+    return fixed, metered
+
+
+def _config_of(resource_id: int | None) -> CustomerAgentConfig | None:
+    if resource_id is None:
+        return None
+    return CustomerAgentConfig.objects.filter(resource_id=resource_id).first()
+
+
+def _has_open_change(resource: Resource) -> bool:
+    return resource.orders.filter(state__in=OPEN_ORDER_STATES).exclude(type=OrderType.CREATE).exists()
+
+
+def subscription_retrieve(*, stripe_subscription_id: str) -> dict:
+    client = get_stripe_client()
+    return stripe_call(client.v1.subscriptions.retrieve, stripe_subscription_id).to_dict()
+
+
+def subscription_sync_by_id(*, stripe_subscription_id: str) -> BillingSubscription | None:
+    return subscription_sync(
+        subscription=subscription_retrieve(stripe_subscription_id=stripe_subscription_id)
+    )
+
+
+def subscription_sync(*, subscription: dict) -> BillingSubscription | None:
+    """Bring CMP in line with a subscription as Stripe has it now. Idempotent."""
+    order_uuid = (subscription.get("metadata") or {}).get("order_uuid")
+    order = Order.objects.filter(uuid=order_uuid).first() if order_uuid else None
+    if order is None:
+        logger.warning("Stripe subscription %s names no order of ours; ignored.", subscription.get("id"))
+        return None
+    billing = billing_subscription_for_order(order=order)
+    with transaction.atomic():
+        billing = BillingSubscription.objects.select_for_update().get(pk=billing.pk)
+        if _is_superseded(billing, subscription):
+            logger.warning(
+                "Order %s already has subscription %s; %s left alone.",
+                order.uuid,
+                billing.stripe_subscription_id,
+                subscription["id"],
+            )
+            return billing
+        _copy_fields(billing, subscription)
+        billing.save()
+        _apply_status(billing)
+    if billing.status in PAID_STATUSES:
+        _follow_price(billing, subscription)
+    return billing
+
+
+def _is_superseded(billing: BillingSubscription, subscription: dict) -> bool:
+    """A second subscription for an order that already has a live one (an abandoned retry paid late)."""
+    return (
+        bool(billing.stripe_subscription_id)
+        and billing.stripe_subscription_id != subscription["id"]
+        and billing.status not in ENDED_STATUSES | {SubscriptionStatus.INCOMPLETE}
+    )
+
+
+def _copy_fields(billing: BillingSubscription, subscription: dict) -> None:
+    fixed, metered = _items(subscription)
+    billing.stripe_subscription_id = subscription["id"]
+    customer = subscription.get("customer")
+    billing.stripe_customer_id = customer if isinstance(customer, str) else (customer or {}).get("id", "")
+    billing.status = subscription.get("status") or SubscriptionStatus.INCOMPLETE
+    billing.fixed_item_id = fixed["id"] if fixed else ""
+    billing.metered_item_id = metered["id"] if metered else ""
+    if fixed:
+        billing.current_period_start = timestamp(fixed.get("current_period_start"))
+        billing.current_period_end = timestamp(fixed.get("current_period_end"))
+    billing.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
+    billing.canceled_at = timestamp(subscription.get("ended_at") or subscription.get("canceled_at"))
+
+
+def _apply_status(billing: BillingSubscription) -> None:
+    order = Order.objects.select_related("resource").get(pk=billing.order_id)
+    if billing.status in PAID_STATUSES:
+        if order.state == OrderState.PENDING_PAYMENT:
+            order_mark_paid(order=order, actor=None, reference=billing.stripe_subscription_id)
+        billing.last_payment_error = ""
+        billing.past_due_since = None
+        if billing.suspended_at is not None:
+            config = _config_of(order.resource_id)
+            if config is not None:
+                config_resume(config=config)
+            billing.suspended_at = None
+        _mirror_period(order.resource, billing)
+    elif billing.status in OVERDUE_STATUSES:
+        if billing.past_due_since is None:
+            billing.past_due_since = timezone.now()
+    elif billing.status in ENDED_STATUSES:
+        resource = order.resource
+        if resource is not None and resource.state in (ResourceState.OK, ResourceState.ERRED):
+            if _has_open_change(resource):
+                raise ConflictError(
+                    "The subscription has a change in progress; cancelling later.", code="busy"
+                )
+            order_terminate(resource=resource, actor=None)
+    billing.save()
+    if billing.is_past_due:
+        subscription_enforce_grace(billing=billing)
+
+
+def _mirror_period(resource: Resource | None, billing: BillingSubscription) -> None:
+    """Our subscription shows the period Stripe bills for."""
+    if resource is None or billing.current_period_end is None:
+        return
+    Resource.objects.filter(pk=resource.pk).update(
+        current_period_start=billing.current_period_start, current_period_end=billing.current_period_end
+    )
+
+
+def _follow_price(billing: BillingSubscription, subscription: dict) -> None:
+    """The plan follows the price Stripe bills (a change made in the customer portal, or a due downgrade)."""
+    fixed, _metered = _items(subscription)
+    plan = plan_for_price(stripe_price_id=(fixed or {}).get("price", {}).get("id", "")) if fixed else None
+    resource = Order.objects.get(pk=billing.order_id).resource
+    if plan is None or resource is None or resource.state != ResourceState.OK or plan.pk == resource.plan_id:
+        return
+    if (
+        billing.scheduled_plan_id == plan.pk
+        and billing.scheduled_change_at
+        and timezone.now() < billing.scheduled_change_at
+    ):
+        return  # a downgrade: the current plan stays until the period it was paid for ends
+    if _has_open_change(resource):
+        return
+    with transaction.atomic():
+        order = order_change_plan(resource=resource, plan=plan, actor=None)
+        if order.state == OrderState.PENDING_PAYMENT:
+            order_mark_paid(order=order, actor=None, reference=billing.stripe_subscription_id)
+        BillingSubscription.objects.filter(pk=billing.pk).update(
+            scheduled_plan=None, scheduled_change_at=None
+        )
+
+
+@transaction.atomic
+def subscription_enforce_grace(*, billing: BillingSubscription) -> BillingSubscription:
+    """Past due for longer than the grace period: suspend the agent's keys until the buyer pays."""
+    billing = BillingSubscription.objects.select_for_update().get(pk=billing.pk)
+    if not billing.is_past_due or billing.past_due_since is None or billing.suspended_at is not None:
+        return billing
+    if timezone.now() < billing.past_due_since + timedelta(days=settings.PAYMENT_GRACE_DAYS):
+        return billing
+    config = _config_of(Order.objects.values_list("resource_id", flat=True).get(pk=billing.order_id))
+    if config is not None:
+        config_suspend(config=config)
+    billing.suspended_at = timezone.now()
+    billing.save(update_fields=["suspended_at", "updated_at"])
+    logger.info(
+        "Subscription %s suspended: past due since %s", billing.stripe_subscription_id, billing.past_due_since
+    )
+    return billing
+
+
+def grace_period_enforce_all() -> int:
+    cutoff = timezone.now() - timedelta(days=settings.PAYMENT_GRACE_DAYS)
+    due = BillingSubscription.objects.filter(
+        status__in=OVERDUE_STATUSES, past_due_since__lte=cutoff, suspended_at__isnull=True
+    )
+    count = 0
+    for billing in due:
+        if subscription_enforce_grace(billing=billing).suspended_at is not None:
+            count += 1
+    return count
+
+
+# --- Changes the buyer asks for ----------------------------------------------------------------------
+
+
+def billing_subscription_of(resource: Resource) -> BillingSubscription | None:
+    return (
+        BillingSubscription.objects.filter(order__resource=resource, order__type=OrderType.CREATE)
+        .select_related("scheduled_plan")
+        .first()
+    )
+
+
+def _stripe_billed(resource: Resource) -> BillingSubscription:
+    billing = billing_subscription_of(resource)
+    if billing is None or not billing.stripe_subscription_id or billing.status in ENDED_STATUSES:
+        raise ConflictError("This subscription is not billed through Stripe.", code="not_stripe_billed")
+    return billing
+
+
+def subscription_change_plan(*, resource: Resource, plan: Plan, actor) -> Order | BillingSubscription:
+    """Upgrade at once, paying the prorated difference now; downgrade at the end of the paid period.
+
+    Returns the executing order of an upgrade, or the billing record with the scheduled downgrade.
+    """
+    billing = _stripe_billed(resource)
+    resource = Resource.objects.select_related("plan").get(pk=resource.pk)
+    if plan.offering_id != resource.offering_id or plan.is_archived:
+        raise ApplicationError("Choose a plan of the same offering.", errors={"plan": ["Not available."]})
+    if plan.pk == resource.plan_id:
+        if billing.scheduled_plan_id:
+            return subscription_cancel_scheduled_change(resource=resource, actor=actor)
+        raise ConflictError("The subscription is already on this plan.", code="same_plan")
+    if plan.price_minor > resource.plan.price_minor:
+        order = order_change_plan(resource=resource, plan=plan, actor=actor)
+        return subscription_upgrade_pay(order=order, actor=actor)
+    _stripe_set_price(billing, plan, proration="none")
+    BillingSubscription.objects.filter(pk=billing.pk).update(
+        scheduled_plan=plan, scheduled_change_at=billing.current_period_end or timezone.now()
+    )
+    billing.refresh_from_db()
+    return billing
+
+
+def subscription_cancel_scheduled_change(*, resource: Resource, actor) -> BillingSubscription:
+    billing = _stripe_billed(resource)
+    if billing.scheduled_plan_id is None:
+        return billing
+    _stripe_set_price(billing, resource.plan, proration="none")
+    BillingSubscription.objects.filter(pk=billing.pk).update(scheduled_plan=None, scheduled_change_at=None)
+    billing.refresh_from_db()
+    return billing
+
+
+def subscription_upgrade_pay(*, order: Order, actor) -> Order:
+    """Pay a pending plan upgrade: Stripe charges the prorated difference at once or refuses the change."""
+    order = Order.objects.select_related("resource", "plan").get(pk=order.pk)
+    if order.type != OrderType.UPDATE or order.state != OrderState.PENDING_PAYMENT:
+        raise ConflictError("This order is not a plan change waiting for payment.", code="not_payable")
+    billing = _stripe_billed(order.resource)
+    _stripe_set_price(billing, order.plan, proration="always_invoice", payment_behavior="error_if_incomplete")
+    BillingSubscription.objects.filter(pk=billing.pk).update(scheduled_plan=None, scheduled_change_at=None)
+    return order_mark_paid(order=order, actor=actor, reference=billing.stripe_subscription_id)
+
+
+def _stripe_set_price(
+    billing: BillingSubscription, plan: Plan, *, proration: str, payment_behavior: str = ""
+) -> None:
+    price = price_ensure(plan=plan)
+    params: dict = {
+        "items": [{"id": billing.fixed_item_id, "price": price.stripe_price_id}],
+        "proration_behavior": proration,
+    }
+    if payment_behavior:
+        params["payment_behavior"] = payment_behavior
+    client = get_stripe_client()
+    stripe_call(client.v1.subscriptions.update, billing.stripe_subscription_id, params=params)
+
+
+def subscription_set_cancel_at_period_end(*, resource: Resource, actor, cancel: bool) -> BillingSubscription:
+    """Cancel at the end of the paid period, or take that back. Stripe ends it and tells us by webhook."""
+    billing = _stripe_billed(resource)
+    client = get_stripe_client()
+    stripe_call(
+        client.v1.subscriptions.update,
+        billing.stripe_subscription_id,
+        params={"cancel_at_period_end": cancel},
+    )
+    BillingSubscription.objects.filter(pk=billing.pk).update(cancel_at_period_end=cancel)
+    billing.refresh_from_db()
+    return billing
+
+
+def subscription_cancel_now(*, resource_id: int) -> None:
+    """Our subscription is being terminated (by the buyer, an operator or Stripe): stop billing it now."""
+    resource = Resource.objects.get(pk=resource_id)
+    billing = billing_subscription_of(resource)
+    if billing is None or not billing.stripe_subscription_id or billing.status in ENDED_STATUSES:
+        return
+    client = get_stripe_client()
+    subscription = stripe_call(client.v1.subscriptions.cancel, billing.stripe_subscription_id).to_dict()
+    subscription_sync(subscription=subscription)
+
+
+def subscription_follow_plan(*, resource_id: int) -> None:
+    """Our plan changed outside billing's pages (dashboard, admin): bill the new plan from now on."""
+    resource = Resource.objects.select_related("plan").get(pk=resource_id)
+    billing = billing_subscription_of(resource)
+    if billing is None or not billing.stripe_subscription_id or billing.status not in PAID_STATUSES:
+        return
+    current = StripePrice.objects.filter(plan=resource.plan, kind=PriceKind.FIXED).values_list(
+        "stripe_price_id", flat=True
+    )
+    subscription = subscription_retrieve(stripe_subscription_id=billing.stripe_subscription_id)
+    fixed, _metered = _items(subscription)
+    if fixed and fixed["price"]["id"] in set(current):
+        return
+    if billing.scheduled_plan_id and billing.scheduled_plan_id != resource.plan_id:
+        return
+    _stripe_set_price(billing, resource.plan, proration="create_prorations")
+
+
+def scheduled_changes_apply() -> int:
+    """Downgrades whose period has ended take effect (Stripe already bills the new price)."""
+    due = BillingSubscription.objects.filter(
+        scheduled_plan__isnull=False, scheduled_change_at__lte=timezone.now()
+    )
+    applied = 0
+    for billing in due.select_related("order__resource", "scheduled_plan"):
+        resource = billing.order.resource
+        if resource is None or resource.state != ResourceState.OK or _has_open_change(resource):
+            continue
+        with transaction.atomic():
+            if resource.plan_id != billing.scheduled_plan_id:
+                order_change_plan(resource=resource, plan=billing.scheduled_plan, actor=None)
+            BillingSubscription.objects.filter(pk=billing.pk).update(
+                scheduled_plan=None, scheduled_change_at=None
+            )
+        applied += 1
+    return applied

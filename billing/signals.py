@@ -1,0 +1,54 @@
+"""Billing follows what happens to orders and subscriptions elsewhere; receivers only enqueue or record."""
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from marketplace.models import OrderEvent, OrderState, OrderType, Resource, ResourceState
+
+STRIPE_REFERENCE_PREFIXES = ("sub_", "in_", "cs_")
+
+
+@receiver(post_save, sender=Resource, dispatch_uid="billing.resource_changed")
+def resource_changed(sender, instance: Resource, created: bool, update_fields=None, **kwargs) -> None:
+    """A subscription being cancelled or changing plan outside billing's pages: keep Stripe in step."""
+    if created or (update_fields is not None and "state" not in update_fields):
+        return
+    from billing import tasks
+    from billing.models import BillingSubscription
+    from billing.stripe_client import stripe_enabled
+
+    task = {
+        ResourceState.TERMINATING: tasks.subscription_cancel_now_task,
+        ResourceState.UPDATING: tasks.subscription_follow_plan_task,
+    }.get(instance.state)
+    if task is None or not stripe_enabled():
+        return
+    if (
+        not BillingSubscription.objects.filter(order__resource=instance)
+        .exclude(stripe_subscription_id=None)
+        .exists()
+    ):
+        return
+    resource_id = instance.pk
+    transaction.on_commit(lambda: task.delay(resource_id))
+
+
+@receiver(post_save, sender=OrderEvent, dispatch_uid="billing.order_paid")
+def order_paid(sender, instance: OrderEvent, created: bool, **kwargs) -> None:
+    """A payment confirmed outside Stripe (an operator in admin) is recorded as a local invoice."""
+    if (
+        not created
+        or instance.from_state != OrderState.PENDING_PAYMENT
+        or instance.to_state != OrderState.EXECUTING
+    ):
+        return
+    order = instance.order
+    if order.payment_reference.startswith(STRIPE_REFERENCE_PREFIXES) or order.paid_at is None:
+        return  # Stripe-paid (its invoice comes by webhook), or approved without payment
+    from billing.services.checkout import manual_subscription_record
+    from billing.services.invoices import manual_invoice_record
+
+    if order.type == OrderType.CREATE:
+        manual_subscription_record(order=order)
+    manual_invoice_record(order=order)
