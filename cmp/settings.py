@@ -322,7 +322,7 @@ CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE |= {
     "billing-report-overage": {"task": "billing.tasks.overage_report_task", "schedule": 3600.0},
     "billing-enforce-grace": {"task": "billing.tasks.grace_period_enforce_task", "schedule": 3600.0},
-    "billing-apply-scheduled-changes": {"task": "billing.tasks.scheduled_changes_apply_task", "schedule": 3600.0},
+    "billing-apply-downgrades": {"task": "billing.tasks.scheduled_changes_apply_task", "schedule": 3600.0},
 }
 
 # --- Logging --------------------------------------------------------------------------------------
