@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("accounts.api.urls")),
     path("", include("marketplace.api.urls")),
     path("", include("marketplace_ai.api.urls")),
+    path("", include("site_agent.api.urls")),
     path("", include("runtime_bridge.api.urls")),
     path("", include("billing.api.urls")),
 ]
