@@ -299,6 +299,18 @@ KNOWLEDGE_MAX_UPLOAD_BYTES = int(env("KNOWLEDGE_MAX_UPLOAD_BYTES", str(50 * 1024
 KNOWLEDGE_URL_FETCH_ALLOW_PRIVATE = env_bool("KNOWLEDGE_URL_FETCH_ALLOW_PRIVATE", default=False)
 KNOWLEDGE_URL_FETCH_TIMEOUT = float(env("KNOWLEDGE_URL_FETCH_TIMEOUT", "15"))
 
+# --- Chat -----------------------------------------------------------------------------------------
+# The chat gateway (/api/chat/, /api/widget/session, demo chat). LLM_API_KEY, when set, reaches flows as the
+# run-time variable OPENAI_API_KEY on every call (never stored in a flow). Widget visitors are limited per
+# widget session and per IP address, on top of the plan's per-minute limit. TRUSTED_PROXY_COUNT: how many
+# reverse proxies in front of CMP append to X-Forwarded-For (0: use the connection's address).
+LLM_API_KEY = env("LLM_API_KEY")
+CHAT_DEMO_MESSAGES_PER_DAY = int(env("CHAT_DEMO_MESSAGES_PER_DAY", "5"))
+WIDGET_SESSION_SECONDS = int(env("WIDGET_SESSION_SECONDS", "1800"))
+CHAT_WIDGET_SESSION_MESSAGES_PER_MINUTE = int(env("CHAT_WIDGET_SESSION_MESSAGES_PER_MINUTE", "10"))
+CHAT_WIDGET_IP_MESSAGES_PER_MINUTE = int(env("CHAT_WIDGET_IP_MESSAGES_PER_MINUTE", "30"))
+TRUSTED_PROXY_COUNT = int(env("TRUSTED_PROXY_COUNT", "0"))
+
 # --- Marketplace ----------------------------------------------------------------------------------
 CMP_DEFAULT_CURRENCY = env("CMP_DEFAULT_CURRENCY", "USD")
 CMP_OPERATOR_EMAIL = env("CMP_OPERATOR_EMAIL", "operator@cmp.local")

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
+from runtime_bridge.api.chat_views import ChatMessagesView, DemoChatView, WidgetSessionView
 from runtime_bridge.api.runtime_views import RuntimeAuthView, RuntimePingView, RuntimeUsageView
 from runtime_bridge.api.views import FlowImportView, ProviderAgentViewSet
 
@@ -13,4 +14,11 @@ urlpatterns = [
     path("runtime/usage/", RuntimeUsageView.as_view(), name="runtime-usage"),
     path("runtime/ping/", RuntimePingView.as_view(), name="runtime-ping"),
     *router.urls,
+]
+
+# The chat gateway
+urlpatterns += [
+    path("chat/<uuid:config_uuid>/messages", ChatMessagesView.as_view(), name="chat-messages"),
+    path("widget/session", WidgetSessionView.as_view(), name="widget-session"),
+    path("offerings/<uuid:offering_uuid>/demo-chat", DemoChatView.as_view(), name="offering-demo-chat"),
 ]
