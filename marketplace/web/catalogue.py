@@ -36,19 +36,23 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     tab_query.pop("category", None)
     has_filters = any(arguments[name] for name in ("query", "capability", "price_min", "price_max"))
     has_filters = has_filters or arguments["price_min"] == 0
-    return render(request, "marketplace/catalogue.html", {
-        "form": form,
-        "categories": categories,
-        "current_category": current_category,
-        "page_obj": page,
-        "offerings": page.object_list,
-        "querystring_base": query.urlencode(),
-        "tab_querystring": tab_query.urlencode(),
-        "search": arguments,
-        "has_filters": has_filters,
-        "capabilities": Capability.choices,
-        "sort_choices": SORT_CHOICES,
-    })
+    return render(
+        request,
+        "marketplace/catalogue.html",
+        {
+            "form": form,
+            "categories": categories,
+            "current_category": current_category,
+            "page_obj": page,
+            "offerings": page.object_list,
+            "querystring_base": query.urlencode(),
+            "tab_querystring": tab_query.urlencode(),
+            "search": arguments,
+            "has_filters": has_filters,
+            "capabilities": Capability.choices,
+            "sort_choices": SORT_CHOICES,
+        },
+    )
 
 
 def _reviewable_organizations(request: HttpRequest, offering) -> list:
@@ -80,6 +84,7 @@ def _offering_context(request: HttpRequest, offering, review_form=None) -> dict:
     return {
         "offering": offering,
         "plans": plans,
+        "screenshots": list(offering.screenshots.all()),
         "capabilities": [label for value, label in Capability.choices if value in offering.capabilities],
         "reviews": selectors.review_list_for_offering(offering=offering)[:20],
         "review_form": review_form,

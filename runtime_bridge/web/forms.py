@@ -2,15 +2,14 @@
 
 from django import forms
 from django.core.exceptions import ValidationError
-from PIL import Image
 
 from cmp.errors import ApplicationError
+from cmp.images import check_image
 from marketplace.models import Category
 from runtime_bridge.flows import MAX_FLOW_BYTES
 
 MAX_LOGO_BYTES = 1024 * 1024
-MAX_LOGO_PIXELS = 4096
-LOGO_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+MAX_SCREENSHOT_BYTES = 2 * 1024 * 1024
 MEGABYTE = 1024 * 1024
 
 
@@ -134,20 +133,20 @@ class LogoForm(forms.Form):
     )
 
     def clean_logo(self):
-        """Trust the bytes, not the name or the browser's content type."""
         upload = self.cleaned_data["logo"]
-        if upload.size > MAX_LOGO_BYTES:
-            raise ValidationError(f"The image is {upload.size / MEGABYTE:.1f} MB; the limit is 1 MB.")
-        try:
-            with Image.open(upload) as image:
-                image_format, (width, height) = image.format, image.size
-                image.verify()
-        except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as error:
-            raise ValidationError("This file is not a PNG, JPEG or WebP image.") from error
-        if image_format not in LOGO_FORMATS:
-            raise ValidationError(f"{image_format} images are not accepted: use PNG, JPEG or WebP.")
-        if width > MAX_LOGO_PIXELS or height > MAX_LOGO_PIXELS:
-            raise ValidationError(f"The image is {width} by {height} px; at most {MAX_LOGO_PIXELS} a side.")
-        upload.seek(0)
-        upload.name = f"logo.{LOGO_FORMATS[image_format]}"
+        check_image(upload, max_bytes=MAX_LOGO_BYTES, name="logo")
+        return upload
+
+
+class ScreenshotForm(forms.Form):
+    image = forms.FileField(
+        label="Screenshot",
+        help_text="PNG, JPEG or WebP, at most 2 MB; 1280 by 800 px works well.",
+        widget=forms.FileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    caption = forms.CharField(label="Caption", max_length=200, required=False)
+
+    def clean_image(self):
+        upload = self.cleaned_data["image"]
+        check_image(upload, max_bytes=MAX_SCREENSHOT_BYTES, name="screenshot")
         return upload

@@ -16,6 +16,12 @@ urlpatterns = [
     path(f"{AGENT}unpublish/", views.agent_unpublish, name="agent-unpublish"),
     path(f"{AGENT}pricing/template/", views.agent_pricing_template, name="agent-pricing-template"),
     path(f"{AGENT}logo/", views.agent_logo, name="agent-logo"),
+    path(f"{AGENT}screenshots/", views.agent_screenshot_add, name="agent-screenshot-add"),
+    path(
+        f"{AGENT}screenshots/<uuid:screenshot_uuid>/remove/",
+        views.agent_screenshot_remove,
+        name="agent-screenshot-remove",
+    ),
     path(f"{AGENT}versions/", views.agent_version_create, name="agent-version-create"),
     path(f"{AGENT}versions/compare/", views.agent_compare, name="agent-compare"),
     path(f"{AGENT}analytics/", views.agent_analytics_page, name="agent-analytics"),

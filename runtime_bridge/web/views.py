@@ -12,7 +12,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
@@ -23,6 +23,8 @@ from marketplace.services.catalogue import (
     offering_pause,
     offering_publish_problems,
     offering_resume,
+    offering_screenshot_add,
+    offering_screenshot_remove,
     offering_submit,
     offering_update,
     plan_template_apply,
@@ -34,6 +36,7 @@ from runtime_bridge.web.forms import (
     AgentCreateForm,
     LogoForm,
     PublishForm,
+    ScreenshotForm,
     VersionCreateForm,
     add_service_errors,
 )
@@ -156,7 +159,15 @@ def agent_create(request: HttpRequest, uuid) -> HttpResponse:
 
 
 def _detail_context(
-    request, provider, agent, *, version_form=None, version_report=None, logo_form=None, publish_form=None
+    request,
+    provider,
+    agent,
+    *,
+    version_form=None,
+    version_report=None,
+    logo_form=None,
+    screenshot_form=None,
+    publish_form=None,
 ) -> dict:
     offering = agent.offering
     versions = agent.version_list
@@ -177,6 +188,8 @@ def _detail_context(
         version_form=version_form or VersionCreateForm(),
         version_report=version_report,
         logo_form=logo_form or LogoForm(),
+        screenshots=list(offering.screenshots.all()),
+        screenshot_form=screenshot_form or ScreenshotForm(),
         publish_form=publish_form or PublishForm(),
     )
 
@@ -382,3 +395,34 @@ def provider_customers(request: HttpRequest, uuid) -> HttpResponse:
         querystring_base="show=all" if show_all else "",
     )
     return render(request, "runtime_bridge/provider_customers.html", context)
+
+
+@login_required
+@require_POST
+def agent_screenshot_add(request: HttpRequest, uuid, agent_uuid) -> HttpResponse:
+    provider, agent = _provider_agent(request, uuid, agent_uuid)
+    form = ScreenshotForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            offering_screenshot_add(
+                offering=agent.offering,
+                image=form.cleaned_data["image"],
+                caption=form.cleaned_data["caption"],
+                actor=request.user,
+            )
+        except ApplicationError as error:
+            add_service_errors(form, error)
+        else:
+            messages.success(request, "Screenshot added.")
+            return redirect(_detail_url(provider, agent, "listing-assets"))
+    return _render_detail(request, provider, agent, screenshot_form=form)
+
+
+@login_required
+@require_POST
+def agent_screenshot_remove(request: HttpRequest, uuid, agent_uuid, screenshot_uuid) -> HttpResponse:
+    provider, agent = _provider_agent(request, uuid, agent_uuid)
+    screenshot = get_object_or_404(agent.offering.screenshots, uuid=screenshot_uuid)
+    offering_screenshot_remove(screenshot=screenshot, actor=request.user)
+    messages.success(request, "Screenshot removed.")
+    return redirect(_detail_url(provider, agent, "listing-assets"))

@@ -490,3 +490,33 @@ def test_customers_page_lists_only_own_subscriptions_with_calls(
     assert len(names) == 5
     assert cancelled.resource.organization.name in names
     assert "Rival's customer" not in response.content.decode()
+
+
+def test_screenshots_are_added_shown_on_the_listing_and_removed(seller_client, provider, agent):
+    from marketplace.models import OfferingScreenshot
+
+    response = seller_client.post(
+        url("agent-screenshot-add", provider, agent),
+        {
+            "image": SimpleUploadedFile("shot.png", png_bytes((64, 40)), content_type="image/png"),
+            "caption": "Answering",
+        },
+    )
+    fake = seller_client.post(
+        url("agent-screenshot-add", provider, agent),
+        {"image": SimpleUploadedFile("shot.png", b"MZ not an image", content_type="image/png")},
+    )
+
+    screenshot = OfferingScreenshot.objects.get(offering=agent.offering)
+    assert response.status_code == 302
+    assert fake.status_code == 400
+    assert "not a PNG, JPEG or WebP image" in fake.content.decode()
+    assert screenshot.caption == "Answering"
+    assert screenshot.image.name.endswith(".png")
+    agent.offering.state = "active"
+    agent.offering.save(update_fields=["state"])
+    listing = seller_client.get(f"/marketplace/offerings/{agent.offering.slug}/").content.decode()
+    assert screenshot.image.url in listing
+
+    seller_client.post(f"{url('agent-detail', provider, agent)}screenshots/{screenshot.uuid}/remove/")
+    assert OfferingScreenshot.objects.filter(offering=agent.offering).count() == 0
