@@ -476,7 +476,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewSet):
     def get_permissions(self):
         if self.action == "partial_update":
-            return [IsAuthenticated(), IsOrganizationOwner()]
+            return [IsAuthenticated(), IsOrganizationManager()]
         return [IsAuthenticated()]
 
     def get_serializer_class(self):

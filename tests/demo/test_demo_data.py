@@ -57,11 +57,6 @@ MODELS = (
 )
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def _counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in MODELS}
 

@@ -17,12 +17,6 @@ from tests.marketplace.factories import (
 ROLES = ("anonymous", "outsider", "member", "owner", "operator")
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hashing(settings):
-    """Each test makes several users; the production hasher would spend most of the run hashing."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @dataclass
 class Actors:
     organization: object

@@ -43,6 +43,22 @@ def test_organization_access(buyer, role, listed, retrieve, update):
     assert buyer.organization.billing_email == ("ap@buyer.example" if update == 200 else "")
 
 
+def test_a_manager_may_change_the_organisation_settings_like_on_the_settings_page(buyer):
+    from tests.conftest import client_for
+    from tests.marketplace.factories import MembershipFactory, UserFactory
+
+    manager = UserFactory()
+    MembershipFactory(organization=buyer.organization, user=manager, role="manager")
+
+    response = client_for(manager).patch(
+        f"{ORGANIZATIONS}{buyer.organization.uuid}/", {"country": "DE"}, format="json"
+    )
+
+    assert response.status_code == 200
+    buyer.organization.refresh_from_db()
+    assert buyer.organization.country == "DE"
+
+
 def test_organization_detail_lists_members(buyer):
     response = buyer.client("member").get(f"{ORGANIZATIONS}{buyer.organization.uuid}/")
 
