@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("marketplace.web.urls")),
     path("", include("marketplace_ai.web.urls")),
     path("", include("runtime_bridge.web.urls")),
+    path("", include("site_agent.web.urls")),
     path("", include("billing.web.urls")),
 ]
 

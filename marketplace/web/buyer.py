@@ -146,7 +146,7 @@ def _subscriptions(user, organization) -> list:
         selectors.resource_list_for_user(user=user)
         .filter(organization=organization)
         .exclude(state=ResourceState.TERMINATED)
-        .select_related("offering__provider__organization")
+        .select_related("offering__provider__organization", "agent_config")
         .prefetch_related(Prefetch("offering__plans", queryset=plans, to_attr="public_plans"))
         .order_by("-created_at")
     )
