@@ -5,6 +5,7 @@ import random
 
 from celery import shared_task
 
+from cmp.metrics import PROVISIONING_FAILURES
 from marketplace.services.orders import resource_set_erred
 from runtime_bridge import provisioning
 from runtime_bridge.runtime_client import RuntimeRejected, RuntimeUnavailable
@@ -21,9 +22,11 @@ def _backoff(retries: int) -> int:
 
 
 def _run(task, operation, resource_id: int) -> None:
+    operation_label = operation.__name__.removeprefix("resource_")
     try:
         operation(resource_id=resource_id)
     except RuntimeUnavailable as error:
+        PROVISIONING_FAILURES.labels(operation=operation_label, reason="runtime_unavailable").inc()
         config = CustomerAgentConfig.objects.filter(resource_id=resource_id).first()
         if config is not None:
             config_record_deployment_failure(config=config, message=error.detail)
@@ -37,6 +40,7 @@ def _run(task, operation, resource_id: int) -> None:
         logger.warning("Resource %s: runtime unavailable, retry %s", resource_id, task.request.retries + 1)
         raise task.retry(exc=error, countdown=_backoff(task.request.retries)) from error
     except RuntimeRejected as error:
+        PROVISIONING_FAILURES.labels(operation=operation_label, reason="runtime_rejected").inc()
         resource_set_erred(resource_id=resource_id, message=error.detail)
 
 
