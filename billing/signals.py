@@ -18,6 +18,9 @@ def resource_changed(sender, instance: Resource, created: bool, update_fields=No
     from billing.models import BillingSubscription
     from billing.stripe_client import stripe_enabled
 
+    if instance.state == ResourceState.OK:
+        _mirror_billed_period(instance, BillingSubscription)
+        return
     task = {
         ResourceState.TERMINATING: tasks.subscription_cancel_now_task,
         ResourceState.UPDATING: tasks.subscription_follow_plan_task,
@@ -52,3 +55,14 @@ def order_paid(sender, instance: OrderEvent, created: bool, **kwargs) -> None:
     if order.type == OrderType.CREATE:
         manual_subscription_record(order=order)
     manual_invoice_record(order=order)
+
+
+def _mirror_billed_period(resource: Resource, billing_model) -> None:
+    """A subscription paid through Stripe shows the period Stripe bills, not one counted from set-up."""
+    billed = (
+        billing_model.objects.filter(order__resource=resource, current_period_end__isnull=False)
+        .values("current_period_start", "current_period_end")
+        .first()
+    )
+    if billed and billed["current_period_end"] != resource.current_period_end:
+        Resource.objects.filter(pk=resource.pk).update(**billed)
