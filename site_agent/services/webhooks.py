@@ -286,7 +286,7 @@ def _post(url: str, *, body: bytes, headers: dict[str, str], transport=None) -> 
         return AttemptResult(delivered=True, retry=False, response_status=response.status_code)
     excerpt = response.text[:MAX_RESPONSE_EXCERPT].strip()
     message = f"Answered {response.status_code} {response.reason_phrase}"
-    message += f": {excerpt}" if excerpt else "."
+    message += f" ({excerpt})." if excerpt else "."
     return AttemptResult(delivered=False, retry=True, response_status=response.status_code, error=message)
 
 
