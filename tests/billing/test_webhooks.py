@@ -1,4 +1,4 @@
-"""Stripe's webhook: signed events stored once, processed idempotently in any order; access comes only from here."""
+"""Stripe's webhook: signed events stored once, processed idempotently in any order; the only way in."""
 
 import pytest
 from django.contrib.admin.sites import site as admin_site
