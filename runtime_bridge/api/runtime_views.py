@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cmp.errors import ApplicationError, NotFoundError
+from cmp.metrics import RUNTIME_AUTH_CALLS, USAGE_EVENTS_INGESTED
 from runtime_bridge.api import runtime_serializers as s
 from runtime_bridge.authentication import RuntimeServiceAuthentication
 from site_agent.selectors import config_ids_by_uuid
@@ -110,6 +111,7 @@ class RuntimeAuthView(RuntimeApiView):
                 "Send the buyer's key as api_key.", errors={"api_key": ["A key as text is required."]}
             )
         result = api_key_check(key=api_key)
+        RUNTIME_AUTH_CALLS.labels(result="allowed" if result.valid else result.reason).inc()
         if not result.valid:
             return Response({"valid": False, "reason": result.reason}, status=status.HTTP_401_UNAUTHORIZED)
         context = result.context
@@ -312,8 +314,10 @@ class RuntimeUsageView(RuntimeApiView):
     def _single(self, body) -> Response:
         event, errors = parse_event(body, now=timezone.now())
         if event is None:
+            USAGE_EVENTS_INGESTED.labels(result="rejected").inc()
             raise ApplicationError("The usage event is not valid; nothing was recorded.", errors=errors)
         (outcome,) = record_events([event])
+        USAGE_EVENTS_INGESTED.labels(result="rejected" if outcome == "not_found" else outcome).inc()
         if outcome == "not_found":
             raise NotFoundError(
                 "No agent config with this id.", errors={"config_uuid": ["No agent config with this id."]}
@@ -350,4 +354,7 @@ class RuntimeUsageView(RuntimeApiView):
         totals = {"recorded": 0, "duplicate": 0, "not_found": 0, "invalid": 0}
         for result in results:
             totals[result["status"]] += 1
+        for outcome in ("recorded", "duplicate"):
+            USAGE_EVENTS_INGESTED.labels(result=outcome).inc(totals[outcome])
+        USAGE_EVENTS_INGESTED.labels(result="rejected").inc(totals["not_found"] + totals["invalid"])
         return Response({"results": results, **totals})

@@ -249,3 +249,16 @@ def test_malformed_keys_never_reach_the_database(runtime, django_assert_num_quer
 def test_ping_needs_the_credential(runtime):
     assert runtime.get(PING_URL).json() == {"ok": True}
     assert APIClient().get(PING_URL).status_code == 401
+
+
+def test_checks_are_counted_by_result(runtime, config, key):
+    from cmp.metrics import RUNTIME_AUTH_CALLS
+
+    allowed = RUNTIME_AUTH_CALLS.labels(result="allowed")._value.get()
+    malformed = RUNTIME_AUTH_CALLS.labels(result="malformed")._value.get()
+
+    _auth(runtime, key)
+    _auth(runtime, "ar_sk_live_nope")
+
+    assert RUNTIME_AUTH_CALLS.labels(result="allowed")._value.get() == allowed + 1
+    assert RUNTIME_AUTH_CALLS.labels(result="malformed")._value.get() == malformed + 1
