@@ -151,6 +151,7 @@ class ApiKeyCreateForm(forms.Form):
         coerce=int,
         empty_value=None,
         required=False,
+        help_text="You can revoke or rotate a key at any time.",
     )
 
 
