@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("runtime_bridge.web.urls")),
     path("", include("site_agent.web.urls")),
     path("", include("billing.web.urls")),
+    path("", include("widget.urls")),
 ]
 
 if settings.DEBUG:

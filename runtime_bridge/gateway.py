@@ -143,9 +143,19 @@ def origin_host(origin: str) -> str:
     return parts.hostname
 
 
+def is_site_origin(origin: str) -> bool:
+    """Whether the Origin is CMP's own site (SITE_URL), where only CMP's code runs."""
+    site = urlsplit(settings.SITE_URL)
+    return bool(origin) and origin.rstrip("/").lower() == f"{site.scheme}://{site.netloc}".lower()
+
+
 def origin_is_allowed(*, origin: str, allowed_domains: list[str]) -> bool:
+    """A page on one of the agent's allowed domains, or CMP's own site (the buyer's live preview of the
+    widget on the Widget page: an Origin check keeps other sites' pages out, and CMP is not one)."""
     host = origin_host(origin)
-    return bool(host) and domain_is_allowed(host=host, allowed_domains=allowed_domains)
+    return bool(host) and (
+        domain_is_allowed(host=host, allowed_domains=allowed_domains) or is_site_origin(origin)
+    )
 
 
 def widget_config_get(*, widget_id: str) -> CustomerAgentConfig:
