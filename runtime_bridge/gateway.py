@@ -286,9 +286,33 @@ def config_quota_status(*, config: CustomerAgentConfig, now: datetime | None = N
     )
 
 
+CONFIG_FIELDS = (
+    "uuid",
+    "state",
+    "agent_name",
+    "tone",
+    "system_prompt",
+    "allowed_domains",
+    "runtime_flow_id",
+    "resource__state",
+    "resource__current_period_start",
+    "resource__created_at",
+    "resource__plan__name",
+    "resource__plan__monthly_quota_calls",
+    "resource__plan__rate_limit_per_minute",
+    "resource__plan__overage_price_per_1000_minor",
+    "resource__offering__capabilities",
+    "knowledge_base__backend",
+    "knowledge_base__ragflow_dataset_id",
+    "knowledge_base__archived_at",
+)
+
+
 def _load_config(config_uuid: str) -> CustomerAgentConfig:
+    """The config with its subscription, plan and knowledge base, fresh: one query, only the columns used."""
     config = (
         CustomerAgentConfig.objects.select_related("resource__plan", "resource__offering", "knowledge_base")
+        .only(*CONFIG_FIELDS)
         .filter(uuid=config_uuid)
         .first()
     )
@@ -532,6 +556,15 @@ def _record(prepared: PreparedChat, usage: Usage) -> None:
     )
 
 
+def chat_record(*, prepared: PreparedChat, reply: "ChatReply") -> None:
+    """Record an answered message (idempotent by request id). Logs instead of raising: it runs after the
+    answer was sent, when nobody could be told."""
+    try:
+        _record(prepared, reply.usage)
+    except Exception:
+        logger.exception("Usage of chat request %s could not be recorded", prepared.request_id)
+
+
 def _failed(prepared: PreparedChat) -> None:
     for undo in prepared.on_failure:
         undo()
@@ -554,10 +587,13 @@ def _run_once(prepared: PreparedChat) -> RunResult:
     )
 
 
-def chat_run(*, prepared: PreparedChat, redeploy: Callable[[], str] | None = None) -> ChatReply:
+def chat_run(
+    *, prepared: PreparedChat, redeploy: Callable[[], str] | None = None, record: bool = True
+) -> ChatReply:
     """Step 6 and 7: run the flow and record the call once. A runtime failure records nothing.
 
-    `redeploy` (demos) deploys the flow again when the runtime no longer knows it (it restarted), once."""
+    `redeploy` (demos) deploys the flow again when the runtime no longer knows it (it restarted), once.
+    `record=False` leaves recording to the caller (`chat_record`), e.g. after the answer has been sent."""
     try:
         try:
             result = _run_once(prepared)
@@ -570,7 +606,8 @@ def chat_run(*, prepared: PreparedChat, redeploy: Callable[[], str] | None = Non
         _failed(prepared)
         raise _as_outage(error) from error
     usage = _usage_for(prepared, result.output, result.raw)
-    _record(prepared, usage)
+    if record:
+        _record(prepared, usage)
     return ChatReply(
         output=result.output, session_id=prepared.session_id, request_id=prepared.request_id, usage=usage
     )

@@ -252,7 +252,11 @@ class ChatMessagesView(GatewayView):
         )
         if wants_stream(request):
             return streaming_response(gateway.chat_stream(prepared=prepared))
-        return Response(ChatOutputSerializer(reply_body(gateway.chat_run(prepared=prepared))).data)
+        reply = gateway.chat_run(prepared=prepared, record=False)
+        response = Response(ChatOutputSerializer(reply_body(reply)).data)
+        # Recorded once the answer is on its way: the server calls close() after sending the body.
+        response._resource_closers.append(lambda: gateway.chat_record(prepared=prepared, reply=reply))
+        return response
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

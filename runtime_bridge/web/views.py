@@ -16,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from cmp.charts import bar_chart
 from cmp.errors import ApplicationError
 from marketplace.models import OfferingState, ResourceState
 from marketplace.selectors import service_provider_get_for_user
@@ -31,7 +32,6 @@ from marketplace.services.catalogue import (
 )
 from runtime_bridge.flows import FlowReport
 from runtime_bridge.services import InvalidFlow, flow_check, flow_import, flow_import_version
-from runtime_bridge.web.charts import bar_chart
 from runtime_bridge.web.forms import (
     AgentCreateForm,
     LogoForm,

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from cmp.charts import bar_chart, short_number
 from cmp.errors import ApplicationError
 from marketplace import selectors as marketplace_selectors
 from marketplace.models import Capability, Organization
@@ -41,7 +42,6 @@ from site_agent.services.webhooks import (
     webhook_endpoint_update,
     webhook_redeliver,
 )
-from site_agent.web.charts import bar_chart, short_number
 from site_agent.web.forms import (
     ApiKeyCreateForm,
     BrandingForm,

@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from cmp.charts import bar_chart, nice_maximum
 from marketplace.models import Organization
 from runtime_bridge.services import flow_import
-from runtime_bridge.web.charts import bar_chart, nice_maximum
 from site_agent.analytics import agent_analytics, provider_customer_list
 from site_agent.models import AgentIdentity, CustomerAgentConfig, UsageDaily
 from tests.conftest import client_for

@@ -478,3 +478,18 @@ def test_archived_configs_get_no_widget_session(api_client, widget_tenant):
     response = _session(api_client, widget_tenant, "https://shop.example.com")
 
     assert response.status_code == 404
+
+
+def test_a_message_costs_a_fixed_number_of_queries(
+    api_client, tenant, django_capture_on_commit_callbacks, django_assert_num_queries
+):
+    add_faq(tenant, django_capture_on_commit_callbacks, [("When are you open?", "From nine to five.")])
+    assert _send(api_client, tenant, "When are you open?").status_code == 200  # the key is cached now
+
+    # config, subscription and plan (1), quota (1), built-in retrieval (5 here: with fewer passages than
+    # asked for it widens the search in bounded steps), usage (2 inserts in a savepoint: 4)
+    with django_assert_num_queries(11):
+        response = _send(api_client, tenant, "When are you open?")
+
+    assert response.status_code == 200
+    assert "From nine to five." in response.json()["output"]

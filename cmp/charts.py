@@ -1,16 +1,12 @@
-"""Bar chart geometry for inline SVG, computed on the server: no chart library, no script.
-
-The same approach (and proportions) as the seller analytics chart in runtime_bridge, which site_agent may
-not import (runtime_bridge depends on site_agent); this one also names the unit of its values.
-"""
+"""Bar chart geometry for inline SVG, computed on the server: no chart library, no script."""
 
 import math
 from dataclasses import dataclass
 
 WIDTH = 720
-HEIGHT = 220
+HEIGHT = 240
 PLOT_LEFT = 48
-PLOT_RIGHT = 24
+PLOT_RIGHT = 24  # room for the last day's label, centred under its bar
 PLOT_TOP = 12
 PLOT_BOTTOM = 28
 GAP_RATIO = 0.25
@@ -29,7 +25,7 @@ class Bar:
 
 @dataclass(frozen=True)
 class Tick:
-    position: float
+    position: float  # y for value ticks, x (centre) for label ticks
     label: str
 
 
@@ -39,15 +35,18 @@ class BarChart:
     height: int
     plot_left: int
     plot_right: int
+    plot_top: int
     plot_bottom: int
     bars: list[Bar]
     y_ticks: list[Tick]
     x_ticks: list[Tick]
+    maximum: int
     unit: str
 
 
 def nice_maximum(value: int) -> int:
-    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n) at or above `value`, at least 1."""
+    """The smallest round number (1, 1.5, 2, 2.5, 3, 4, 5, 6 or 8 x 10^n) at or above `value`, at least 1:
+    the axis reads in round numbers without leaving the bars half the height they could have."""
     if value <= 1:
         return 1
     magnitude = 10 ** math.floor(math.log10(value))
@@ -59,13 +58,13 @@ def nice_maximum(value: int) -> int:
 
 def short_number(value: int) -> str:
     if value >= 1_000_000:
-        return f"{value / 1_000_000:.3g}M"
+        return f"{value / 1_000_000:g}M"
     if value >= 1_000:
-        return f"{value / 1_000:.3g}k"
+        return f"{value / 1_000:g}k"
     return str(value)
 
 
-def bar_chart(points: list[tuple[str, str, int]], *, unit: str) -> BarChart:
+def bar_chart(points: list[tuple[str, str, int]], *, unit: str = "calls") -> BarChart:
     """Bars for `points` given as (axis label, full label, value), left to right."""
     plot_width = WIDTH - PLOT_LEFT - PLOT_RIGHT
     plot_height = HEIGHT - PLOT_TOP - PLOT_BOTTOM
@@ -77,7 +76,7 @@ def bar_chart(points: list[tuple[str, str, int]], *, unit: str) -> BarChart:
     for index, (_axis_label, label, value) in enumerate(points):
         height = plot_height * value / maximum
         if value and height < 1:
-            height = 1.0  # a day with any use stays visible
+            height = 1.0  # a day with any calls stays visible
         bars.append(
             Bar(
                 x=round(PLOT_LEFT + index * slot + (slot - bar_width) / 2, 2),
@@ -107,9 +106,11 @@ def bar_chart(points: list[tuple[str, str, int]], *, unit: str) -> BarChart:
         height=HEIGHT,
         plot_left=PLOT_LEFT,
         plot_right=WIDTH - PLOT_RIGHT,
+        plot_top=PLOT_TOP,
         plot_bottom=baseline,
         bars=bars,
         y_ticks=y_ticks,
         x_ticks=x_ticks,
+        maximum=maximum,
         unit=unit,
     )
