@@ -13,8 +13,6 @@ import dj_database_url
 
 from cmp.log import logging_config, sentry_init
 
-from cmp.log import logging_config, sentry_init
-
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger("cmp.settings")
 
@@ -126,10 +124,6 @@ if DATABASE_URL:
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
         "connect_timeout", int(env("DATABASE_CONNECT_TIMEOUT", "5"))
     )
-    # An unreachable database fails a request (and /readyz) in seconds instead of hanging it.
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
-        "connect_timeout", int(env("DATABASE_CONNECT_TIMEOUT", "5"))
-    )
 else:
     from cmp.embedded import embedded_database_settings
 
@@ -158,8 +152,6 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_TIME_LIMIT = 300
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# The worker logs through LOGGING below (JSON lines, request ids, redaction), not Celery's own handlers.
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # The worker logs through LOGGING below (JSON lines, request ids, redaction), not Celery's own handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
@@ -292,31 +284,6 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 X_FRAME_OPTIONS = "DENY"
-SESSION_COOKIE_HTTPONLY = True
-# Content-Security-Policy (cmp.security): enforced in production, report-only while developing.
-CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", default=DEBUG)
-_form_targets = [
-    "'self'",
-    # Stripe Checkout, the customer portal and Connect onboarding: a form post, then a redirect there.
-    "https://checkout.stripe.com",
-    "https://billing.stripe.com",
-    "https://connect.stripe.com",
-]
-if OIDC_SERVER_URL:  # allauth's OpenID Connect login posts, then redirects to the identity provider
-    _form_targets.append("/".join(OIDC_SERVER_URL.split("/")[:3]))
-CSP_DIRECTIVES: dict[str, list[str]] = {
-    "default-src": ["'self'"],
-    "script-src": ["'self'", "{nonce}"],
-    "style-src": ["'self'", "'unsafe-inline'"],  # style="" attributes; scripts stay nonce-only
-    "img-src": ["'self'", "data:", "blob:"],
-    "font-src": ["'self'", "data:"],
-    "connect-src": ["'self'"],
-    "frame-src": ["'self'"],
-    "form-action": _form_targets,
-    "frame-ancestors": ["'none'"],
-    "base-uri": ["'self'"],
-    "object-src": ["'none'"],
-}
 SESSION_COOKIE_HTTPONLY = True
 # Content-Security-Policy (cmp.security): enforced in production, report-only while developing.
 CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", default=DEBUG)
