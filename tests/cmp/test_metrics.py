@@ -153,3 +153,23 @@ def test_a_provisioning_failure_is_counted(
     order.refresh_from_db()
     assert order.resource.state == ResourceState.ERRED
     assert _sample("cmp_provisioning_failures_total", labels) == before + 1
+
+
+def test_the_webhook_backlog_is_read_from_the_database_at_scrape_time(client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from billing.models import WebhookEvent
+
+    # given two events waiting (the oldest for ten minutes) and one already processed
+    oldest = WebhookEvent.objects.create(stripe_event_id="evt_1", type="invoice.paid", payload={})
+    WebhookEvent.objects.create(stripe_event_id="evt_2", type="invoice.paid", payload={})
+    WebhookEvent.objects.create(stripe_event_id="evt_3", type="invoice.paid", payload={}, status="processed")
+    WebhookEvent.objects.filter(pk=oldest.pk).update(created_at=timezone.now() - timedelta(minutes=10))
+
+    text = _scrape(client)
+
+    assert 'cmp_webhook_backlog_events{provider="stripe"} 2.0' in text
+    age = float(text.split('cmp_webhook_backlog_oldest_seconds{provider="stripe"} ')[1].split()[0])
+    assert 600 <= age < 660
