@@ -507,7 +507,7 @@ def test_widget_page_has_the_embed_code_and_a_preview(client, setup, settings):
     ) in html
     assert 'data-copy="embed-code"' in html
     assert "shop.example.com" in html
-    assert "widget-preview-bottom-left" in html
+    assert f'<iframe class="widget-preview-frame" src="/widget/v1/preview/{config.widget_id}/"' in html
     assert "Preview" in html
     assert "<script>" not in html.split("<body>", 1)[1]
 

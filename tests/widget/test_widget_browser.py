@@ -360,6 +360,7 @@ def test_markdown_is_rendered_as_elements_and_a_failed_message_is_retried(tenant
                 route.fulfill(**answers.pop(0))
 
         page.route(f"{live_server.url}/api/chat/**", answer)
+        page.emulate_media(color_scheme="dark")  # the "auto" theme follows the visitor's system
         page.goto(host_site.url("127.0.0.1"))
         page.locator(f"{WIDGET} .launcher").click()
         page.locator(f"{WIDGET} .input").fill("Shipping?")
@@ -389,7 +390,48 @@ def test_markdown_is_rendered_as_elements_and_a_failed_message_is_retried(tenant
         assert page.evaluate(_shadow("return root.querySelectorAll('script, img').length")) == 0
         assert page.evaluate("window.pwned === undefined")
 
-        # A phone: the open panel fills the screen.
-        panel = page.locator(f"{WIDGET} .panel").bounding_box()
-        assert (panel["x"], panel["y"], panel["width"], panel["height"]) == (0, 0, 390, 760)
+        # A phone: the open panel fills the screen; the system's dark mode darkens it.
+        panel = page.locator(f"{WIDGET} .panel")
+        box = panel.bounding_box()
+        assert (box["x"], box["y"], box["width"], box["height"]) == (0, 0, 390, 760)
+        assert panel.evaluate("element => getComputedStyle(element).backgroundColor") == "rgb(22, 26, 34)"
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "widget-phone-dark.png"))
         assert browser.problems == []
+
+
+def test_the_buyer_tries_the_live_preview_on_the_widget_page(tenant, live_server):
+    """The Widget page frames the preview page (CMP's own origin, strict policy), where the real widget opens
+    with the current branding and chats, though the buyer's domains do not include CMP."""
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client()
+    client.force_login(tenant.user)
+    session_cookie = client.cookies["sessionid"].value
+    widget_page = reverse(
+        "site_agent:agent-widget",
+        kwargs={"organization_uuid": tenant.organization.uuid, "config_uuid": tenant.config.uuid},
+    )
+
+    with chromium() as browser:
+        page = browser.page
+        page.context.add_cookies([{"name": "sessionid", "value": session_cookie, "url": live_server.url}])
+        page.goto(f"{live_server.url}{widget_page}")
+        frame = page.frame_locator("iframe.widget-preview-frame")
+        title = frame.locator(f"{WIDGET} .title")
+        title.wait_for()
+        frame.locator(f"{WIDGET} .msg.agent").first.wait_for()
+        assert title.text_content() == HOSTILE_NAME
+        assert frame.locator(f"{WIDGET} .msg.agent .bubble").first.text_content() == HOSTILE_GREETING
+        assert frame.locator(f"{WIDGET} .launcher").get_attribute("aria-expanded") == "true"
+
+        frame.locator(f"{WIDGET} .input").fill("Do you ship abroad?")
+        frame.locator(f"{WIDGET} .input").press("Enter")
+        reply = frame.locator(f"{WIDGET} .msg.agent .bubble").nth(1)
+        reply.wait_for()
+        assert "We ship to every country in the European Union" in reply.text_content()
+        page.screenshot(path=str(ARTIFACTS / "widget-live-preview.png"), full_page=True)
+        assert [problem for problem in browser.problems if "Report-Only" not in problem] == []
+
+    assert _api_calls(tenant.config) == 1

@@ -189,3 +189,19 @@ def test_a_widget_session_is_granted_to_cmp_itself_and_allowed_domains_only(
         assert "Access-Control-Allow-Origin" not in response
     else:
         assert response.json()["widget"]["agent_name"] == config.agent_name
+
+
+@pytest.mark.parametrize(("state", "live"), [("active", True), ("suspended", False), ("archived", False)])
+def test_the_widget_page_frames_the_live_preview_of_an_active_agent_only(client, db, state, live):
+    config = ConfigFactory(agent__offering__capabilities=["chat"], state=state)
+    member = UserFactory()
+    MembershipFactory(organization=config.organization, user=member, role="member")
+    client.force_login(member)
+
+    html = client.get(
+        reverse("site_agent:agent-widget", args=[config.organization.uuid, config.uuid])
+    ).content.decode()
+
+    frame = f'<iframe class="widget-preview-frame" src="/widget/v1/preview/{config.widget_id}/"'
+    assert (frame in html) is live
+    assert ("This is a picture, not a working chat" in html) is not live
