@@ -363,6 +363,14 @@ def test_markdown_is_rendered_as_elements_and_a_failed_message_is_retried(tenant
         page.emulate_media(color_scheme="dark")  # the "auto" theme follows the visitor's system
         page.goto(host_site.url("127.0.0.1"))
         page.locator(f"{WIDGET} .launcher").click()
+        page.evaluate(
+            _shadow(
+                "window.typingSeen = 0; new MutationObserver((changes) => changes.forEach((change) =>"
+                " change.addedNodes.forEach((node) => {"
+                " if (node.classList?.contains('typing')) window.typingSeen++; })"
+                ")).observe(root.querySelector('.log'), {childList: true});"
+            )
+        )
         page.locator(f"{WIDGET} .input").fill("Shipping?")
         page.keyboard.press("Enter")
         failed = page.locator(f"{WIDGET} .failed")
@@ -375,6 +383,8 @@ def test_markdown_is_rendered_as_elements_and_a_failed_message_is_retried(tenant
         page.wait_for_function(_shadow("return !root.querySelector('[aria-busy]')"))
 
         assert page.locator(f"{WIDGET} .failed").count() == 0
+        assert page.evaluate("window.typingSeen") == 2  # one typing indicator per attempt
+        assert page.locator(f"{WIDGET} .typing").count() == 0
         assert page.locator(f"{WIDGET} .msg.user").count() == 1
         assert reply.locator("strong").text_content() == "Shipping"
         assert reply.locator("em").text_content() == "50 €"
