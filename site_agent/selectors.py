@@ -6,9 +6,11 @@ import datetime
 import uuid as uuid_module
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import F, Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.html import escape
 
 from marketplace.selectors import MANAGING_ROLES, organization_list_for_user, user_can_manage
 from site_agent.models import (
@@ -258,3 +260,22 @@ def webhook_delivery_get_for_config(*, config: CustomerAgentConfig, uuid) -> Web
     if delivery is None:
         raise Http404
     return delivery
+
+
+def widget_script_url() -> str:
+    return f"{settings.SITE_URL}/widget/v1/cmp-widget.js"
+
+
+def config_embed_code(*, config: CustomerAgentConfig) -> str:
+    """The one script tag a buyer pastes into their site: the publishable widget id (never a secret) and the
+    launcher's look, so the launcher shows the buyer's colour and position before anything is fetched. After a
+    branding change the buyer copies it again (the panel itself always loads the current branding)."""
+    attributes = {
+        "src": widget_script_url(),
+        "data-widget-id": config.widget_id,
+        "data-colour": config.primary_colour,
+        "data-position": config.widget_position,
+        "data-theme": config.theme,
+    }
+    rendered = " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
+    return f"<script async {rendered}></script>"

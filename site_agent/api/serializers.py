@@ -1,6 +1,5 @@
 """Buyer config API serializers: plain inputs that refuse unknown fields, outputs with explicit fields."""
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils import timezone
 from rest_framework import serializers
@@ -196,10 +195,6 @@ class WidgetOutputSerializer(serializers.Serializer):
     script_url = serializers.CharField()
     allowed_domains = serializers.ListField(child=serializers.CharField())
     branding = WidgetBrandingOutputSerializer()
-
-
-def widget_script_url() -> str:
-    return f"{settings.SITE_URL}/widget/v1/cmp-widget.js"
 
 
 class ConfigDocumentCreateInputSerializer(KnowledgeDocumentCreateInputSerializer):

@@ -7,7 +7,6 @@ services. Members read; owners and managers change (403 otherwise); operators ma
 import uuid as uuid_module
 
 from django.http import Http404
-from django.utils.html import escape
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -37,14 +36,6 @@ KEY_UUID = OpenApiParameter(
 
 def errors(*statuses: int) -> dict:
     return {code: OpenApiResponse(ErrorOutputSerializer, description="Error envelope.") for code in statuses}
-
-
-def embed_code(config: CustomerAgentConfig) -> str:
-    """The one tag a buyer pastes into their site: the widget script with the publishable widget id."""
-    return (
-        f'<script async src="{escape(s.widget_script_url())}" '
-        f'data-widget-id="{escape(config.widget_id)}"></script>'
-    )
 
 
 @extend_schema_view(
@@ -194,8 +185,8 @@ class CustomerAgentConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         config = self.get_object()
         body = {
             "widget_id": config.widget_id,
-            "embed_code": embed_code(config),
-            "script_url": s.widget_script_url(),
+            "embed_code": selectors.config_embed_code(config=config),
+            "script_url": selectors.widget_script_url(),
             "allowed_domains": config.allowed_domains,
             "branding": {
                 "agent_name": config.agent_name,

@@ -417,10 +417,7 @@ def is_light_colour(hex_colour: str) -> bool:
 def agent_widget(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
     workspace = _workspace(request, organization_uuid, config_uuid, tab="widget")
     config = workspace.config
-    embed_code = (
-        f'<script async src="{settings.SITE_URL}/widget/v1/cmp-widget.js" '
-        f'data-widget-id="{config.widget_id}"></script>'
-    )
+    embed_code = selectors.config_embed_code(config=config)
     branding_tab = next((tab for tab in workspace.tabs if tab["slug"] == "branding"), None)
     return _render(
         request,

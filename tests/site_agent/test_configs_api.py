@@ -422,7 +422,8 @@ def test_widget_gives_one_script_tag_with_the_publishable_id(config, owner):
 
     assert body["embed_code"] == (
         '<script async src="https://cmp.example.com/widget/v1/cmp-widget.js" '
-        f'data-widget-id="{config.widget_id}"></script>'
+        f'data-widget-id="{config.widget_id}" data-colour="{config.primary_colour}" '
+        f'data-position="{config.widget_position}" data-theme="{config.theme}"></script>'
     )
     assert body["widget_id"] == config.widget_id
     assert body["allowed_domains"] == ["shop.example.com"]

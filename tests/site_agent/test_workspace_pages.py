@@ -503,7 +503,8 @@ def test_widget_page_has_the_embed_code_and_a_preview(client, setup, settings):
 
     assert (
         "&lt;script async src=&quot;https://cmp.example.com/widget/v1/cmp-widget.js&quot; "
-        f"data-widget-id=&quot;{config.widget_id}&quot;&gt;&lt;/script&gt;"
+        f"data-widget-id=&quot;{config.widget_id}&quot; data-colour=&quot;{config.primary_colour}&quot; "
+        "data-position=&quot;bottom-left&quot; data-theme=&quot;auto&quot;&gt;&lt;/script&gt;"
     ) in html
     assert 'data-copy="embed-code"' in html
     assert "shop.example.com" in html
