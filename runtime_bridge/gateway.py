@@ -52,6 +52,7 @@ from site_agent.models import ConfigState, CustomerAgentConfig, UsageDaily, Usag
 from site_agent.services.api_keys import api_key_check
 from site_agent.services.configs import domain_is_allowed
 from site_agent.services.usage import UsageInput, usage_record
+from site_agent.services.webhooks import WebhookEvent, webhook_emit
 
 logger = logging.getLogger(__name__)
 
@@ -330,9 +331,30 @@ def _check_subscription(config: CustomerAgentConfig) -> None:
         raise RuntimeUnavailable("This agent is still being set up; try again in a minute.")
 
 
+def _announce_quota_reached(config: CustomerAgentConfig, status: QuotaStatus) -> None:
+    """Tell the buyer's webhooks once per quota month that the plan's calls are used up."""
+    marker = f"cmp:quota-reached:{config.pk}:{status.resets_at:%Y%m%d%H%M}"
+    seconds = max(60, int((status.resets_at - timezone.now()).total_seconds()))
+    if cache.add(marker, 1, seconds):
+        webhook_emit(
+            config=config,
+            event=WebhookEvent.USAGE_QUOTA_REACHED,
+            payload={
+                "config_uuid": str(config.uuid),
+                "plan": status.plan_name,
+                "quota": status.quota,
+                "used": status.used,
+                "resets_at": status.resets_at,
+                "overage_allowed": status.overage_allowed,
+            },
+        )
+
+
 def _check_quota(config: CustomerAgentConfig) -> None:
     now = timezone.now()
     status = config_quota_status(config=config, now=now)
+    if status.quota is not None and status.used >= status.quota:
+        _announce_quota_reached(config, status)
     if status.is_exhausted:
         raise TooManyRequests(
             f"This agent has used all {status.quota:,} API calls included in the {status.plan_name} plan "
@@ -563,6 +585,27 @@ def chat_record(*, prepared: PreparedChat, reply: "ChatReply") -> None:
         _record(prepared, reply.usage)
     except Exception:
         logger.exception("Usage of chat request %s could not be recorded", prepared.request_id)
+    if prepared.config_id is not None:
+        try:
+            _announce_answer(prepared, reply)
+        except Exception:
+            logger.exception("Webhooks for chat request %s could not be queued", prepared.request_id)
+
+
+def _announce_answer(prepared: PreparedChat, reply: "ChatReply") -> None:
+    config = CustomerAgentConfig.objects.only("pk", "uuid", "state").get(pk=prepared.config_id)
+    webhook_emit(
+        config=config,
+        event=WebhookEvent.MESSAGE_ANSWERED,
+        payload={
+            "config_uuid": str(config.uuid),
+            "request_id": prepared.request_id,
+            "session_id": reply.session_id,
+            "input": prepared.input,
+            "output": reply.output,
+            "usage": reply.usage.as_dict(),
+        },
+    )
 
 
 def _failed(prepared: PreparedChat) -> None:

@@ -36,14 +36,14 @@ logger = logging.getLogger(__name__)
 
 
 class WebhookEvent:
-    CONVERSATION_FINISHED = "conversation.finished"
+    MESSAGE_ANSWERED = "message.answered"
     DOCUMENT_INDEXED = "document.indexed"
     DOCUMENT_FAILED = "document.failed"
     USAGE_QUOTA_REACHED = "usage.quota_reached"
 
 
 EVENT_CHOICES = [
-    (WebhookEvent.CONVERSATION_FINISHED, "A conversation finished"),
+    (WebhookEvent.MESSAGE_ANSWERED, "The agent answered a message"),
     (WebhookEvent.DOCUMENT_INDEXED, "A training document was indexed"),
     (WebhookEvent.DOCUMENT_FAILED, "A training document failed to process"),
     (WebhookEvent.USAGE_QUOTA_REACHED, "The plan's monthly quota was reached"),

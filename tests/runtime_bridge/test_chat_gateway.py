@@ -487,9 +487,52 @@ def test_a_message_costs_a_fixed_number_of_queries(
     assert _send(api_client, tenant, "When are you open?").status_code == 200  # the key is cached now
 
     # config, subscription and plan (1), quota (1), built-in retrieval (5 here: with fewer passages than
-    # asked for it widens the search in bounded steps), usage (2 inserts in a savepoint: 4)
-    with django_assert_num_queries(11):
+    # asked for it widens the search in bounded steps), usage (2 inserts in a savepoint: 4), and after the
+    # answer is sent, the webhooks to announce it to (4: the config, the endpoints in a savepoint)
+    with django_assert_num_queries(15):
         response = _send(api_client, tenant, "When are you open?")
 
     assert response.status_code == 200
     assert "From nine to five." in response.json()["output"]
+
+
+def _subscribe_webhook(config, *events):
+    from site_agent.services.webhooks import webhook_endpoint_create
+
+    return webhook_endpoint_create(
+        config=config, url="https://hooks.example.com/cmp", events=list(events), actor=None
+    )
+
+
+def test_an_answered_message_is_announced_to_the_buyers_webhooks(api_client, tenant):
+    from site_agent.models import WebhookDelivery
+
+    _subscribe_webhook(tenant.config, "message.answered")
+
+    response = _send(api_client, tenant, "Where is my order?")
+
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event == "message.answered"
+    assert delivery.payload["request_id"] == response.json()["request_id"]
+    assert delivery.payload["input"] == "Where is my order?"
+    assert delivery.payload["output"] == response.json()["output"]
+
+
+def test_reaching_the_quota_is_announced_once_per_month(
+    api_client, runtime_settings, offering, django_capture_on_commit_callbacks
+):
+    from site_agent.models import WebhookDelivery
+
+    tenant = buy(offering, django_capture_on_commit_callbacks, monthly_quota_calls=1)
+    _subscribe_webhook(tenant.config, "usage.quota_reached")
+
+    statuses = [_send(api_client, tenant).status_code for _ in range(3)]
+
+    assert statuses == [200, 429, 429]
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.event == "usage.quota_reached"
+    assert (delivery.payload["quota"], delivery.payload["used"], delivery.payload["plan"]) == (
+        1,
+        1,
+        "Starter",
+    )

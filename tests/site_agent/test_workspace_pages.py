@@ -545,7 +545,7 @@ def test_registering_a_webhook_shows_its_secret_once(client, setup):
 
     response = client.post(
         _url("integrations", config),
-        {"url": "https://hooks.example.com/cmp", "events": ["document.indexed", "conversation.finished"]},
+        {"url": "https://hooks.example.com/cmp", "events": ["document.indexed", "message.answered"]},
     )
 
     assert response.status_code == 200
@@ -554,7 +554,7 @@ def test_registering_a_webhook_shows_its_secret_once(client, setup):
     assert secret.startswith("whsec_")
     assert secret in response.content.decode()
     endpoint = WebhookEndpoint.objects.get(config=config)
-    assert endpoint.events == ["conversation.finished", "document.indexed"]
+    assert endpoint.events == ["message.answered", "document.indexed"]
     assert secret not in endpoint.secret_encrypted
     assert secret not in client.get(_url("integrations", config)).content.decode()
 
