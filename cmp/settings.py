@@ -132,14 +132,29 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache and Celery -----------------------------------------------------------------------------
 REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+
+
+def _next_redis_database(url: str) -> str:
+    """The same Redis server, next database number: the cache must not share Celery's database, since
+    clearing a cache flushes its whole database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    number = int(parts.path.strip("/") or 0)
+    return urlunsplit(parts._replace(path=f"/{(number + 1) % 16}"))
+
+
+CACHE_URL = env("CACHE_URL") or (_next_redis_database(REDIS_URL) if REDIS_URL else "")
+if CACHE_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cmp"}}
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL)
 CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", REDIS_URL) or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", default=not CELERY_BROKER_URL)
+if not CELERY_BROKER_URL:
+    CELERY_BROKER_URL = "memory://"  # eager mode: nothing is sent, but kombu wants a transport
 # Deployments (or test runs) sharing one Redis keep their tasks apart with a queue name of their own.
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -312,6 +327,10 @@ CSP_DIRECTIVES: dict[str, list[str]] = {
 
 # A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES), plus the JSON around it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
+
+# Secrets we must read back (webhook signing secrets) are encrypted with a key derived from this (comma-separated
+# for rotation: the first encrypts, all decrypt); unset -> derived from SECRET_KEY.
+FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 
 # --- Agent runtime (lfx serve or Langflow) ---------------------------------------------------------
 # Embedded mode: `make run` starts a local `lfx serve` on 127.0.0.1:7860 with a key made once under .data/.
