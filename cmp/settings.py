@@ -328,8 +328,8 @@ CSP_DIRECTIVES: dict[str, list[str]] = {
 # A Langflow export may be up to 5 MB (runtime_bridge.flows.MAX_FLOW_BYTES), plus the JSON around it.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 6 * 1024 * 1024
 
-# Secrets we must read back (webhook signing secrets) are encrypted with a key derived from this (comma-separated
-# for rotation: the first encrypts, all decrypt); unset -> derived from SECRET_KEY.
+# Secrets we must read back (webhook signing secrets) are encrypted with a key derived from this (several,
+# comma-separated, for rotation: the first encrypts, all decrypt); unset -> derived from SECRET_KEY.
 FIELD_ENCRYPTION_KEY = env("FIELD_ENCRYPTION_KEY")
 
 # --- Agent runtime (lfx serve or Langflow) ---------------------------------------------------------
