@@ -115,7 +115,7 @@ def _now_iso(**delta) -> str:
         ({"event_id": ""}, "event_id"),
         ({"event_id": 12}, "event_id"),
         ({"occurred_at": _now_iso(days=-36)}, "occurred_at"),
-        ({"occurred_at": _now_iso(minutes=6)}, "occurred_at"),
+        ({"occurred_at": _now_iso(minutes=90)}, "occurred_at"),  # computed at collection: far enough ahead
         ({"occurred_at": "2026-01-01T10:00:00"}, "occurred_at"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"occurred_at": 1767261600}, "occurred_at"),
