@@ -53,7 +53,11 @@ def organization_get_for_user(*, user, uuid, roles: tuple[str, ...] | None = Non
     organization = organization_list_for_user(user=user).filter(uuid=uuid).first()
     if organization is None:
         raise Http404
-    if roles is not None and not _is_operator(user) and membership_role(user=user, organization=organization) not in roles:
+    if (
+        roles is not None
+        and not _is_operator(user)
+        and membership_role(user=user, organization=organization) not in roles
+    ):
         raise Http404
     return organization
 
@@ -61,7 +65,9 @@ def organization_get_for_user(*, user, uuid, roles: tuple[str, ...] | None = Non
 def membership_role(*, user, organization: Organization) -> str | None:
     if not user.is_authenticated:
         return None
-    return Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
+    return (
+        Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
+    )
 
 
 def user_can_manage(*, user, organization: Organization) -> bool:
@@ -116,7 +122,9 @@ class Navigation:
 
 def navigation_for_user(*, user) -> Navigation:
     organizations = list(
-        Organization.objects.filter(memberships__user=user).select_related("service_provider").order_by("name")
+        Organization.objects.filter(memberships__user=user)
+        .select_related("service_provider")
+        .order_by("name")
     )
     providers = [org.service_provider for org in organizations if hasattr(org, "service_provider")]
     return Navigation(organizations=organizations, providers=providers)
@@ -188,7 +196,9 @@ def offering_search(
         offerings = offerings.filter(price_from_minor__lte=price_max)
     search = _search_query(query) if query else None
     if search is not None:
-        offerings = offerings.filter(search_vector=search).annotate(rank=SearchRank(F("search_vector"), search))
+        offerings = offerings.filter(search_vector=search).annotate(
+            rank=SearchRank(F("search_vector"), search)
+        )
         if sort in ("relevance", ""):
             return offerings.order_by("-rank", "-rating_average", "-id")
     return offerings.order_by(*SORTS.get(sort, ("-rating_count", "-rating_average", "-published_at", "-id")))
@@ -291,7 +301,9 @@ def review_list_public() -> QuerySet[Review]:
 
 
 def _buyer_or_seller_filter(user) -> Q:
-    return Q(organization__memberships__user=user) | Q(offering__provider__organization__memberships__user=user)
+    return Q(organization__memberships__user=user) | Q(
+        offering__provider__organization__memberships__user=user
+    )
 
 
 def order_list_for_user(*, user) -> QuerySet[Order]:

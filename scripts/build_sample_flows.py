@@ -27,7 +27,8 @@ PRODUCTS = [
         "template": (
             "Thanks for your question: \u201c{question}\u201d\n\n"
             "Here is what our help centre says about it:\n\n{context}\n\n"
-            "If this does not fully answer your question, reply here and a person from our team will follow up."
+            "If this does not fully answer your question, reply here and a person from our team "
+            "will follow up."
         ),
     },
     {
@@ -53,8 +54,8 @@ PRODUCTS = [
         "description": "Turns a request into a clear, well-formatted Slack post for your team channel.",
         "llm": True,
         "template": (
-            "Rewrite the following as a short Slack message with a bold one-line summary, then bullet points. "
-            "Use the team's notes where relevant.\n\nNotes:\n{context}\n\nRequest:\n{question}"
+            "Rewrite the following as a short Slack message with a bold one-line summary, then bullet "
+            "points. Use the team's notes where relevant.\n\nNotes:\n{context}\n\nRequest:\n{question}"
         ),
     },
     {

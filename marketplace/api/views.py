@@ -17,7 +17,6 @@ from marketplace.api import serializers as s
 from marketplace.api.filters import OfferingFilter, OrderFilter, PlanFilter, ResourceFilter, ReviewFilter
 from marketplace.api.permissions import (
     IsOrganizationManager,
-    IsOrganizationOwner,
     managed_organization,
     managed_service_provider,
     referenced,

@@ -10,13 +10,20 @@ from marketplace.models import Offering, Organization, ResourceState, Review
 
 
 @transaction.atomic
-def review_create(*, offering: Offering, organization: Organization, author, rating: int, text: str = "") -> Review:
+def review_create(
+    *, offering: Offering, organization: Organization, author, rating: int, text: str = ""
+) -> Review:
     if not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise ApplicationError("A rating is a whole number from 1 to 5.", errors={"rating": ["Choose 1 to 5."]})
-    has_subscribed = organization.resources.filter(offering=offering).exclude(state=ResourceState.CREATING).exists()
+        raise ApplicationError(
+            "A rating is a whole number from 1 to 5.", errors={"rating": ["Choose 1 to 5."]}
+        )
+    has_subscribed = (
+        organization.resources.filter(offering=offering).exclude(state=ResourceState.CREATING).exists()
+    )
     if not has_subscribed:
-        raise ConflictError("Only organisations that subscribed to this offering can review it.",
-                            code="not_a_customer")
+        raise ConflictError(
+            "Only organisations that subscribed to this offering can review it.", code="not_a_customer"
+        )
     offering = Offering.objects.select_for_update().get(pk=offering.pk)  # serialise rating updates
     try:
         with transaction.atomic():
@@ -24,7 +31,9 @@ def review_create(*, offering: Offering, organization: Organization, author, rat
                 offering=offering, organization=organization, author=author, rating=rating, text=text.strip()
             )
     except IntegrityError as error:
-        raise ConflictError("Your organisation has already reviewed this offering.", code="already_reviewed") from error
+        raise ConflictError(
+            "Your organisation has already reviewed this offering.", code="already_reviewed"
+        ) from error
     stats = offering.reviews.aggregate(average=Avg("rating"), count=Count("id"))
     average = Decimal(stats["average"] or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     Offering.objects.filter(pk=offering.pk).update(rating_average=average, rating_count=stats["count"])
