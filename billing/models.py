@@ -261,3 +261,74 @@ class OverageReport(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.subscription_id} {self.period_start:%Y-%m-%d}: {self.reported_calls}"
+
+
+class Bundle(TimeStampedModel):
+    """A seller's bundle: an offering of its own whose subscription includes several of their offerings."""
+
+    offering = models.OneToOneField("marketplace.Offering", on_delete=models.PROTECT, related_name="bundle")
+
+    def __str__(self) -> str:
+        return f"Bundle {self.offering}"
+
+
+class BundleItem(TimeStampedModel):
+    """An offering included in a bundle, and the plan its subscription gets (quota, rate limit)."""
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="items")
+    offering = models.ForeignKey(
+        "marketplace.Offering", on_delete=models.PROTECT, related_name="bundle_items"
+    )
+    plan = models.ForeignKey("marketplace.Plan", on_delete=models.PROTECT, related_name="bundle_items")
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "offering"], name="bundle_item_offering_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offering} ({self.plan.name})"
+
+
+class BundleComponent(TimeStampedModel):
+    """The subscription made for one item of a bundle a buyer subscribed to; it ends with the bundle's."""
+
+    bundle_resource = models.ForeignKey(
+        "marketplace.Resource", on_delete=models.PROTECT, related_name="bundle_components"
+    )
+    item = models.ForeignKey(BundleItem, on_delete=models.PROTECT, related_name="components")
+    resource = models.OneToOneField(
+        "marketplace.Resource", on_delete=models.PROTECT, related_name="bundle_membership"
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle_resource", "item"], name="bundle_component_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.resource} in {self.bundle_resource}"
+
+
+class DuplicateSubscription(TimeStampedModel):
+    """A second Stripe subscription paid for an order that already had one (an abandoned checkout paid
+    late): cancelled at once in Stripe and its first payment refunded."""
+
+    order = models.ForeignKey("marketplace.Order", on_delete=models.PROTECT, related_name="+")
+    stripe_subscription_id = models.CharField(max_length=64, unique=True)
+    kept_subscription_id = models.CharField(max_length=64)
+    stripe_invoice_id = models.CharField(max_length=64, blank=True)
+    stripe_refund_id = models.CharField(max_length=64, blank=True)
+    amount_refunded_minor = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_subscription_id} (duplicate for order {self.order_id})"

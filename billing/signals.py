@@ -5,6 +5,7 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from marketplace.models import OrderEvent, OrderState, OrderType, Resource, ResourceState
+from marketplace.signals import offering_published
 
 STRIPE_REFERENCE_PREFIXES = ("sub_", "in_", "cs_")
 
@@ -35,6 +36,37 @@ def resource_changed(sender, instance: Resource, created: bool, update_fields=No
         return
     resource_id = instance.pk
     transaction.on_commit(lambda: task.delay(resource_id))
+
+
+@receiver(post_save, sender=Resource, dispatch_uid="billing.bundle_resource_changed")
+def bundle_resource_changed(sender, instance: Resource, created: bool, update_fields=None, **kwargs) -> None:
+    """A subscription to a bundle makes its included subscriptions when created and ends them when it ends."""
+    if not created and (update_fields is None or "state" not in update_fields):
+        return
+    from billing import tasks
+    from billing.services.bundles import is_bundle
+
+    task = {
+        ResourceState.CREATING: tasks.bundle_resource_expand_task,
+        ResourceState.OK: tasks.bundle_resource_expand_task,
+        ResourceState.TERMINATING: tasks.bundle_resource_terminate_task,
+    }.get(instance.state)
+    if task is None or not is_bundle(instance.offering_id):
+        return
+    resource_id = instance.pk
+    transaction.on_commit(lambda: task.delay(resource_id))
+
+
+@receiver(offering_published, dispatch_uid="billing.offering_published")
+def offering_published_received(sender, offering, **kwargs) -> None:
+    """Stripe products and prices exist before the first buyer reaches Checkout."""
+    from billing import tasks
+    from billing.stripe_client import stripe_enabled
+
+    if not stripe_enabled():
+        return
+    offering_id = offering.pk
+    transaction.on_commit(lambda: tasks.offering_prices_sync_task.delay(offering_id))
 
 
 @receiver(post_save, sender=OrderEvent, dispatch_uid="billing.order_paid")

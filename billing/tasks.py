@@ -5,8 +5,10 @@ import random
 
 from celery import shared_task
 
-from billing.services import subscriptions, usage
+from billing.services import bundles, subscriptions, usage
+from billing.services.stripe_objects import offering_sync_prices
 from billing.services.webhooks import webhook_event_process
+from marketplace.models import Offering
 
 logger = logging.getLogger(__name__)
 
@@ -63,3 +65,35 @@ def grace_period_enforce_task() -> int:
 @shared_task(acks_late=True)
 def scheduled_changes_apply_task() -> int:
     return subscriptions.scheduled_changes_apply()
+
+
+def _retry(task, error: Exception, what: str) -> None:
+    logger.warning("%s failed: %s", what, error)
+    if task.request.is_eager or task.request.retries >= task.max_retries:
+        return
+    raise task.retry(exc=error, countdown=_backoff(task.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def offering_prices_sync_task(self, offering_id: int) -> None:
+    """A published offering's Stripe product and prices; checkout creates any still missing on demand."""
+    try:
+        offering_sync_prices(offering=Offering.objects.get(pk=offering_id))
+    except Exception as error:
+        _retry(self, error, f"Creating the Stripe prices of offering {offering_id}")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def bundle_resource_expand_task(self, resource_id: int) -> None:
+    try:
+        bundles.bundle_resource_expand(resource_id=resource_id)
+    except Exception as error:
+        _retry(self, error, f"Making the included subscriptions of bundle subscription {resource_id}")
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def bundle_resource_terminate_task(self, resource_id: int) -> None:
+    try:
+        bundles.bundle_resource_terminate(resource_id=resource_id)
+    except Exception as error:
+        _retry(self, error, f"Cancelling the included subscriptions of bundle subscription {resource_id}")

@@ -12,7 +12,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing.models import BillingSubscription, PriceKind, SellerPayoutAccount, SubscriptionStatus
-from billing.services.stripe_objects import customer_ensure, plan_has_overage, price_ensure
+from billing.services.stripe_objects import (
+    customer_ensure,
+    plan_has_fixed_fee,
+    plan_has_overage,
+    price_ensure,
+)
 from billing.stripe_client import get_stripe_client, stripe_call
 from cmp.errors import ConflictError
 from marketplace.models import Order, OrderState, OrderType
@@ -61,8 +66,10 @@ def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) ->
     order = Order.objects.select_related("plan", "offering", "organization").get(pk=order.pk)
     _check_payable(order)
     customer = customer_ensure(organization=order.organization)
-    line_items = [{"price": price_ensure(plan=order.plan).stripe_price_id, "quantity": 1}]
-    if plan_has_overage(order.plan):
+    line_items = []
+    if plan_has_fixed_fee(order.plan):
+        line_items.append({"price": price_ensure(plan=order.plan).stripe_price_id, "quantity": 1})
+    if plan_has_overage(order.plan):  # a metered price: no quantity, Stripe bills what the meter counted
         line_items.append({"price": price_ensure(plan=order.plan, kind=PriceKind.METERED).stripe_price_id})
     metadata = {
         "order_uuid": str(order.uuid),
@@ -94,7 +101,8 @@ def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) ->
 
 
 def order_needs_payment(order: Order) -> bool:
-    return order.state == OrderState.PENDING_PAYMENT and order.cost_minor > 0
+    """Waiting for a payment: a fixed fee, or a card on file for a usage-based plan's metered bills."""
+    return order.state == OrderState.PENDING_PAYMENT and (order.cost_minor > 0 or order.plan.is_usage_based)
 
 
 def manual_subscription_record(*, order: Order) -> BillingSubscription:

@@ -116,7 +116,14 @@ def price_ensure(*, plan: Plan, kind: str = PriceKind.FIXED) -> StripePrice:
 
 
 def plan_has_overage(plan: Plan) -> bool:
-    return bool(plan.overage_price_per_1000_minor) and plan.monthly_quota_calls is not None
+    """Whether calls are billed from the meter: those beyond the quota, or all of a usage-based plan's."""
+    if not plan.overage_price_per_1000_minor:
+        return False
+    return plan.monthly_quota_calls is not None or plan.is_usage_based
+
+
+def plan_has_fixed_fee(plan: Plan) -> bool:
+    return plan.price_minor > 0
 
 
 def plan_for_price(*, stripe_price_id: str) -> Plan | None:
@@ -131,8 +138,9 @@ def plan_for_price(*, stripe_price_id: str) -> Plan | None:
 def offering_sync_prices(*, offering: Offering) -> list[StripePrice]:
     """Create the product and current prices of an offering's plans on sale (called when it is published)."""
     prices = []
-    for plan in offering.plans.filter(is_archived=False, price_minor__gt=0):
-        prices.append(price_ensure(plan=plan))
+    for plan in offering.plans.filter(is_archived=False):
+        if plan_has_fixed_fee(plan):
+            prices.append(price_ensure(plan=plan))
         if plan_has_overage(plan):
             prices.append(price_ensure(plan=plan, kind=PriceKind.METERED))
     return prices

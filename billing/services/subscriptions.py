@@ -14,11 +14,17 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from billing.models import BillingSubscription, PriceKind, StripePrice, SubscriptionStatus
 from billing.services.checkout import billing_subscription_for_order
-from billing.services.stripe_objects import plan_for_price, price_ensure
+from billing.services.stripe_objects import (
+    plan_for_price,
+    plan_has_fixed_fee,
+    plan_has_overage,
+    price_ensure,
+)
 from billing.stripe_client import get_stripe_client, stripe_call
 from cmp.errors import ApplicationError, ConflictError
 from marketplace.models import Order, OrderState, OrderType, Plan, Resource, ResourceState
@@ -50,10 +56,15 @@ def _items(subscription: dict) -> tuple[dict | None, dict | None]:
     return fixed, metered
 
 
-def _config_of(resource_id: int | None) -> CustomerAgentConfig | None:
+def _configs_of(resource_id: int | None) -> list[CustomerAgentConfig]:
+    """The agent configs a subscription pays for: its own, or those of the subscriptions a bundle includes."""
     if resource_id is None:
-        return None
-    return CustomerAgentConfig.objects.filter(resource_id=resource_id).first()
+        return []
+    return list(
+        CustomerAgentConfig.objects.filter(
+            Q(resource_id=resource_id) | Q(resource__bundle_membership__bundle_resource_id=resource_id)
+        ).order_by("pk")
+    )
 
 
 def _has_open_change(resource: Resource) -> bool:
@@ -114,9 +125,10 @@ def _copy_fields(billing: BillingSubscription, subscription: dict) -> None:
     billing.status = subscription.get("status") or SubscriptionStatus.INCOMPLETE
     billing.fixed_item_id = fixed["id"] if fixed else ""
     billing.metered_item_id = metered["id"] if metered else ""
-    if fixed:
-        billing.current_period_start = timestamp(fixed.get("current_period_start"))
-        billing.current_period_end = timestamp(fixed.get("current_period_end"))
+    billed_item = fixed or metered  # a usage-based plan has only the metered item
+    if billed_item:
+        billing.current_period_start = timestamp(billed_item.get("current_period_start"))
+        billing.current_period_end = timestamp(billed_item.get("current_period_end"))
     billing.cancel_at_period_end = bool(subscription.get("cancel_at_period_end"))
     billing.canceled_at = timestamp(subscription.get("ended_at") or subscription.get("canceled_at"))
 
@@ -129,8 +141,7 @@ def _apply_status(billing: BillingSubscription) -> None:
         billing.last_payment_error = ""
         billing.past_due_since = None
         if billing.suspended_at is not None:
-            config = _config_of(order.resource_id)
-            if config is not None:
+            for config in _configs_of(order.resource_id):
                 config_resume(config=config)
             billing.suspended_at = None
         _mirror_period(order.resource, billing)
@@ -191,8 +202,7 @@ def subscription_enforce_grace(*, billing: BillingSubscription) -> BillingSubscr
         return billing
     if timezone.now() < billing.past_due_since + timedelta(days=settings.PAYMENT_GRACE_DAYS):
         return billing
-    config = _config_of(Order.objects.values_list("resource_id", flat=True).get(pk=billing.order_id))
-    if config is not None:
+    for config in _configs_of(Order.objects.values_list("resource_id", flat=True).get(pk=billing.order_id)):
         config_suspend(config=config)
     billing.suspended_at = timezone.now()
     billing.save(update_fields=["suspended_at", "updated_at"])
@@ -277,18 +287,42 @@ def subscription_upgrade_pay(*, order: Order, actor) -> Order:
     return order_mark_paid(order=order, actor=actor, reference=billing.stripe_subscription_id)
 
 
+def _item_change(item_id: str, price_id: str | None) -> list[dict]:
+    """One subscription item moved to a new price, added, or removed (a plan without that kind of price)."""
+    if item_id and price_id:
+        return [{"id": item_id, "price": price_id}]
+    if item_id:
+        return [{"id": item_id, "deleted": True}]
+    if price_id:
+        return [{"price": price_id}]
+    return []
+
+
 def _stripe_set_price(
     billing: BillingSubscription, plan: Plan, *, proration: str, payment_behavior: str = ""
 ) -> None:
-    price = price_ensure(plan=plan)
+    """Bill `plan` from now on: its fixed fee and its metered calls, each on its own subscription item."""
+    fixed_price = price_ensure(plan=plan).stripe_price_id if plan_has_fixed_fee(plan) else None
+    metered_price = (
+        price_ensure(plan=plan, kind=PriceKind.METERED).stripe_price_id if plan_has_overage(plan) else None
+    )
     params: dict = {
-        "items": [{"id": billing.fixed_item_id, "price": price.stripe_price_id}],
+        "items": _item_change(billing.fixed_item_id, fixed_price)
+        + _item_change(billing.metered_item_id, metered_price),
         "proration_behavior": proration,
     }
     if payment_behavior:
         params["payment_behavior"] = payment_behavior
     client = get_stripe_client()
-    stripe_call(client.v1.subscriptions.update, billing.stripe_subscription_id, params=params)
+    updated = stripe_call(
+        client.v1.subscriptions.update, billing.stripe_subscription_id, params=params
+    ).to_dict()
+    fixed, metered = _items(updated)
+    billing.fixed_item_id = fixed["id"] if fixed else ""
+    billing.metered_item_id = metered["id"] if metered else ""
+    BillingSubscription.objects.filter(pk=billing.pk).update(
+        fixed_item_id=billing.fixed_item_id, metered_item_id=billing.metered_item_id
+    )
 
 
 def subscription_set_cancel_at_period_end(*, resource: Resource, actor, cancel: bool) -> BillingSubscription:
@@ -322,16 +356,22 @@ def subscription_follow_plan(*, resource_id: int) -> None:
     billing = billing_subscription_of(resource)
     if billing is None or not billing.stripe_subscription_id or billing.status not in PAID_STATUSES:
         return
-    current = StripePrice.objects.filter(plan=resource.plan, kind=PriceKind.FIXED).values_list(
-        "stripe_price_id", flat=True
-    )
     subscription = subscription_retrieve(stripe_subscription_id=billing.stripe_subscription_id)
-    fixed, _metered = _items(subscription)
-    if fixed and fixed["price"]["id"] in set(current):
+    if _bills_plan(subscription, resource.plan):
         return
     if billing.scheduled_plan_id and billing.scheduled_plan_id != resource.plan_id:
         return
     _stripe_set_price(billing, resource.plan, proration="create_prorations")
+
+
+def _bills_plan(subscription: dict, plan: Plan) -> bool:
+    """Whether the subscription's items already carry the plan's prices (fixed fee and metered calls)."""
+    prices = set(StripePrice.objects.filter(plan=plan).values_list("stripe_price_id", flat=True))
+    wanted_kinds = (plan_has_fixed_fee(plan), plan_has_overage(plan))
+    for item, wanted in zip(_items(subscription), wanted_kinds, strict=True):
+        if (item is not None) != wanted or (item is not None and item["price"]["id"] not in prices):
+            return False
+    return True
 
 
 def scheduled_changes_apply() -> int:

@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from billing.models import BillingSubscription, OverageReport
@@ -36,7 +36,12 @@ def period_quota(plan: Plan) -> int:
 
 def overage_calls(*, billing: BillingSubscription, plan: Plan, resource_id: int) -> int:
     start, end = billing.current_period_start, billing.current_period_end
-    days = UsageDaily.objects.filter(config__resource_id=resource_id, day__gte=start.date())
+    # A bundle's calls are those of the subscriptions it includes.
+    days = UsageDaily.objects.filter(
+        Q(config__resource_id=resource_id)
+        | Q(config__resource__bundle_membership__bundle_resource_id=resource_id),
+        day__gte=start.date(),
+    )
     if end is not None:
         days = days.filter(day__lt=end.date())
     used = days.aggregate(total=Sum("api_calls"))["total"] or 0

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from billing import selectors
-from billing.services.checkout import checkout_start
+from billing.services.checkout import checkout_start, order_needs_payment
 from billing.services.payouts import payout_onboarding_link
 from billing.services.subscriptions import (
     subscription_change_plan,
@@ -84,7 +84,7 @@ def order_pay(request: HttpRequest, uuid) -> HttpResponse:
             "order": order,
             "mode": mode,
             "billing": billing,
-            "is_payable": order.state == OrderState.PENDING_PAYMENT and order.cost_minor > 0,
+            "is_payable": order_needs_payment(order),
         },
     )
 

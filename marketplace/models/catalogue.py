@@ -199,8 +199,14 @@ class Plan(PublicModel):
         return f"{self.offering} / {self.name}"
 
     @property
+    def is_usage_based(self) -> bool:
+        """No fixed fee, a price per 1,000 calls: every call beyond the quota (all of them when the quota
+        is empty or 0) is billed from the usage meter."""
+        return self.price_minor == 0 and bool(self.overage_price_per_1000_minor)
+
+    @property
     def is_free(self) -> bool:
-        return self.price_minor == 0
+        return self.price_minor == 0 and not self.is_usage_based
 
 
 class OfferingScreenshot(PublicModel):

@@ -16,6 +16,7 @@ from marketplace.models import (
     ServiceProvider,
 )
 from marketplace.services.organizations import unique_slug
+from marketplace.signals import offering_published
 
 OFFERING_TRANSITIONS: dict[str, set[str]] = {
     OfferingState.DRAFT: {OfferingState.PENDING_REVIEW, OfferingState.ACTIVE, OfferingState.ARCHIVED},
@@ -159,6 +160,8 @@ def _offering_transition(*, offering: Offering, to_state: str, actor, notes: str
     OfferingEvent.objects.create(
         offering=offering, from_state=from_state, to_state=to_state, actor=actor, notes=notes
     )
+    if to_state == OfferingState.ACTIVE:
+        offering_published.send(sender=Offering, offering=offering)
     return offering
 
 

@@ -267,6 +267,19 @@ def _resource_name(organization: Organization, plan: Plan) -> str:
 
 
 @transaction.atomic
+def resource_create_for_bundle(*, organization: Organization, plan: Plan) -> Resource:
+    """A subscription that comes with another one (an offering included in a bundle the organisation
+    bought): no order or payment of its own. Saved in creating, it is provisioned like any other."""
+    return Resource.objects.create(
+        organization=organization,
+        offering=plan.offering,
+        plan=plan,
+        name=_resource_name(organization, plan),
+        state=ResourceState.CREATING,
+    )
+
+
+@transaction.atomic
 def order_process(*, order_id: int) -> Order:
     """Start carrying out an executing order. Idempotent: an order that is no longer executing is left alone.
 

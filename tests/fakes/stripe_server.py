@@ -65,6 +65,7 @@ ROUTES: list[tuple[str, re.Pattern, type, str]] = [
         "subscription_cancel",
     ),
     ("GET", re.compile(r"^/v1/invoices/(?P<id>[\w]+)$"), params.InvoiceRetrieveParams, "invoice_get"),
+    ("POST", re.compile(r"^/v1/refunds$"), params.RefundCreateParams, "refund_create"),
     (
         "POST",
         re.compile(r"^/v1/billing_portal/sessions$"),
@@ -224,6 +225,7 @@ class FakeStripe:
         self.objects: dict[str, dict] = {}
         self.meter_events: dict[str, dict] = {}  # by identifier: Stripe counts an identifier once
         self.decline_next_charge = False
+        self.invoice_payments: dict[str, list[dict]] = {}  # by invoice id: Stripe's includable `payments`
         self._idempotent: dict[tuple[str, str], tuple[int, dict]] = {}
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
@@ -442,26 +444,56 @@ class FakeStripe:
 
     def _subscription_update(self, data, id):
         subscription = self._get(id, "subscription")
+        items = subscription["items"]["data"]
+        licensed_before = self._licensed_amount(subscription)
+        changed = [dict(item) for item in items]
         for change in data.get("items", []):
-            item = next((item for item in subscription["items"]["data"] if item["id"] == change["id"]), None)
+            if "id" not in change:
+                changed.append(self._subscription_item(subscription, self._get(change["price"], "price")))
+                continue
+            item = next((item for item in changed if item["id"] == change["id"]), None)
             if item is None:
                 raise StripeError(
                     400, "invalid_request_error", f"No such subscription item: '{change['id']}'"
                 )
-            new_price = self._get(change["price"], "price")
-            if (
-                data.get("proration_behavior") == "always_invoice"
-                and new_price["unit_amount"] > item["price"]["unit_amount"]
-            ):
-                if self.decline_next_charge:
-                    self.decline_next_charge = False
-                    raise StripeError(402, "card_error", "Your card was declined.", code="card_declined")
-                difference = new_price["unit_amount"] - item["price"]["unit_amount"]
-                self._invoice(subscription, amount=difference, paid=True, reason="subscription_update")
-            item["price"] = new_price
+            if change.get("deleted") == "true":
+                changed.remove(item)
+            elif "price" in change:
+                item["price"] = self._get(change["price"], "price")
+        licensed_after = self._licensed_amount({"items": {"data": changed}})
+        if data.get("proration_behavior") == "always_invoice" and licensed_after > licensed_before:
+            if self.decline_next_charge:
+                self.decline_next_charge = False
+                raise StripeError(402, "card_error", "Your card was declined.", code="card_declined")
+            subscription["items"]["data"] = changed
+            self._invoice(
+                subscription, amount=licensed_after - licensed_before, paid=True, reason="subscription_update"
+            )
+        subscription["items"]["data"] = changed
         if "cancel_at_period_end" in data:
             subscription["cancel_at_period_end"] = data["cancel_at_period_end"] == "true"
         return subscription
+
+    @staticmethod
+    def _licensed_amount(subscription: dict) -> int:
+        return sum(
+            item["price"]["unit_amount"]
+            for item in subscription["items"]["data"]
+            if item["price"]["recurring"]["usage_type"] == "licensed"
+        )
+
+    def _subscription_item(self, subscription: dict, price: dict, quantity: int | None = None) -> dict:
+        period = next(iter(subscription["items"]["data"]), None)
+        now = int(time.time())
+        return {
+            "id": self.new_id("si"),
+            "object": "subscription_item",
+            "price": price,
+            "quantity": quantity,
+            "current_period_start": period["current_period_start"] if period else now,
+            "current_period_end": period["current_period_end"] if period else now + 30 * DAY,
+            "subscription": subscription["id"],
+        }
 
     def _subscription_cancel(self, data, id):
         subscription = self._get(id, "subscription")
@@ -469,7 +501,55 @@ class FakeStripe:
         return subscription
 
     def _invoice_get(self, data, id):
-        return self._get(id, "invoice")
+        invoice = self._get(id, "invoice")
+        if "payments" not in data.get("expand", []):
+            return invoice
+        payments = self.invoice_payments.get(id, [])
+        url = f"/v1/invoice_payments?invoice={id}"
+        return {**invoice, "payments": {"object": "list", "data": payments, "has_more": False, "url": url}}
+
+    def _refund_create(self, data):
+        if "payment_intent" in data:
+            intent = self._get(data["payment_intent"], "payment_intent")
+            charge = self._get(intent["latest_charge"], "charge")
+        elif "charge" in data:
+            charge = self._get(data["charge"], "charge")
+        else:
+            raise StripeError(
+                400, "invalid_request_error", "One of `charge` or `payment_intent` is required."
+            )
+        remaining = charge["amount"] - charge["amount_refunded"]
+        if remaining == 0:
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = int(data.get("amount", remaining))
+        if amount > remaining:
+            raise StripeError(
+                400,
+                "invalid_request_error",
+                f"Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})",
+                param="amount",
+            )
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount"]
+        return self._store(
+            {
+                "id": self.new_id("re"),
+                "object": "refund",
+                "amount": amount,
+                "currency": charge["currency"],
+                "charge": charge["id"],
+                "payment_intent": charge["payment_intent"],
+                "reason": data.get("reason"),
+                "status": "succeeded",
+                "metadata": data.get("metadata", {}),
+                "created": int(time.time()),
+            }
+        )
 
     def _portal_create(self, data):
         self._get(data["customer"], "customer")
@@ -513,7 +593,7 @@ class FakeStripe:
         now = int(time.time())
         item = subscription["items"]["data"][0]
         invoice_id = self.new_id("in")
-        return self._store(
+        invoice = self._store(
             {
                 "id": invoice_id,
                 "object": "invoice",
@@ -537,6 +617,56 @@ class FakeStripe:
                         "metadata": subscription["metadata"],
                     },
                 },
+            }
+        )
+        if paid:
+            self._record_payment(invoice)
+        return invoice
+
+    def _record_payment(self, invoice: dict) -> None:
+        """A paid invoice's PaymentIntent and charge, listed in the invoice's includable `payments`."""
+        if not invoice["amount_paid"]:
+            return
+        now = int(time.time())
+        intent_id, charge_id = self.new_id("pi"), self.new_id("ch")
+        common = {"amount": invoice["amount_paid"], "currency": invoice["currency"], "created": now}
+        self._store(
+            {
+                "id": charge_id,
+                "object": "charge",
+                **common,
+                "amount_refunded": 0,
+                "refunded": False,
+                "paid": True,
+                "payment_intent": intent_id,
+                "customer": invoice["customer"],
+            }
+        )
+        self._store(
+            {
+                "id": intent_id,
+                "object": "payment_intent",
+                **common,
+                "amount_received": invoice["amount_paid"],
+                "status": "succeeded",
+                "latest_charge": charge_id,
+                "customer": invoice["customer"],
+            }
+        )
+        self.invoice_payments.setdefault(invoice["id"], []).append(
+            {
+                "id": self.new_id("inpay"),
+                "object": "invoice_payment",
+                "amount_paid": invoice["amount_paid"],
+                "amount_requested": invoice["amount_due"],
+                "currency": invoice["currency"],
+                "invoice": invoice["id"],
+                "is_default": True,
+                "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": intent_id},
+                "status": "paid",
+                "status_transitions": {"canceled_at": None, "paid_at": now},
+                "created": now,
             }
         )
 
@@ -579,8 +709,8 @@ class FakeStripe:
                 "items": {"object": "list", "data": items, "has_more": False},
             }
         )
-        fixed = next(item for item in items if item["price"]["recurring"]["usage_type"] == "licensed")
-        amount = 0 if trial_days else fixed["price"]["unit_amount"]
+        # A subscription of metered prices only (usage-based) starts with an invoice of 0, paid.
+        amount = 0 if trial_days else self._licensed_amount(subscription)
         invoice = self._invoice(
             subscription, amount=amount, paid=not card_declined, reason="subscription_create"
         )
@@ -609,6 +739,7 @@ class FakeStripe:
         invoice.update(
             status="paid", amount_paid=invoice["amount_due"], status_transitions={"paid_at": int(time.time())}
         )
+        self._record_payment(invoice)
         subscription = self._get(invoice["parent"]["subscription_details"]["subscription"], "subscription")
         subscription["status"] = "active"
         return {
@@ -619,11 +750,7 @@ class FakeStripe:
     def renew(self, subscription_id: str) -> dict[str, dict]:
         subscription = self._get(subscription_id, "subscription")
         self._advance(subscription)
-        amount = next(
-            item
-            for item in subscription["items"]["data"]
-            if item["price"]["recurring"]["usage_type"] == "licensed"
-        )["price"]["unit_amount"]
+        amount = self._licensed_amount(subscription)
         invoice = self._invoice(subscription, amount=amount, paid=True, reason="subscription_cycle")
         return {"invoice.paid": self.event("invoice.paid", invoice)}
 
