@@ -395,6 +395,8 @@ CELERY_BEAT_SCHEDULE |= {
     "billing-report-overage": {"task": "billing.tasks.overage_report_task", "schedule": 3600.0},
     "billing-enforce-grace": {"task": "billing.tasks.grace_period_enforce_task", "schedule": 3600.0},
     "billing-apply-downgrades": {"task": "billing.tasks.scheduled_changes_apply_task", "schedule": 3600.0},
+    # Automations: queue the scheduled runs that are due (runtime_bridge.workflows).
+    "workflows-due": {"task": "runtime_bridge.tasks.workflows_due_task", "schedule": 60.0},
 }
 
 # --- Operations: health, metrics, logging, errors ------------------------------------------------

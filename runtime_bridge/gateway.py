@@ -667,6 +667,45 @@ def _as_outage(error: ApplicationError) -> RuntimeUnavailable:
     )
 
 
+# --- Automations (runtime_bridge.workflows) ----------------------------------------------------------------
+
+
+def automation_prepare(*, config_uuid, text: str, request_id: str, session_id: str) -> PreparedChat:
+    """Steps 2, 3 and 5 for a run with no caller (a scheduled, webhook or manual automation run):
+    subscription, quota and context. Rate limits are the trigger's business (a schedule paces itself)."""
+    text = clean_input(text)
+    config = _load_config(str(config_uuid))
+    _check_subscription(config)
+    _check_quota(config)
+    context = knowledge_context(config=config, question=text)
+    return PreparedChat(
+        flow_id=config.runtime_flow_id,
+        input=text,
+        session_id=session_id,
+        runtime_session_id=f"{config.uuid}:{session_id}",
+        variables=run_variables(
+            context=context,
+            agent_name=config.agent_name,
+            tone=config.tone,
+            system_prompt=config.system_prompt,
+        ),
+        request_id=request_id,
+        config_id=config.pk,
+    )
+
+
+def automation_run(*, prepared: PreparedChat) -> ChatReply:
+    """Steps 6 and 7 for an automation run. Unlike `chat_run`, the runtime client's errors pass through
+    unchanged, so the caller can retry RuntimeUnavailable and give up on RuntimeRejected; usage is recorded
+    once per request id, so a retried run is never counted twice."""
+    result = _run_once(prepared)
+    usage = _usage_for(prepared, result.output, result.raw)
+    _record(prepared, usage)
+    return ChatReply(
+        output=result.output, session_id=prepared.session_id, request_id=prepared.request_id, usage=usage
+    )
+
+
 @dataclass(frozen=True)
 class ChatEvent:
     """One server-sent event of a streamed reply: "token", "end" (with output and usage) or "error"."""

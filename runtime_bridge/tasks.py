@@ -57,3 +57,33 @@ def resource_update_task(self, resource_id: int) -> None:
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
 def resource_terminate_task(self, resource_id: int) -> None:
     _run(self, provisioning.resource_terminate, resource_id)
+
+
+# --- Automations -------------------------------------------------------------------------------------
+
+WORKFLOW_MAX_RETRIES = 5
+
+
+def _workflow_backoff(retries: int) -> int:
+    return min(300, 15 * 2**retries) + random.randint(0, 10)  # noqa: S311 - jitter
+
+
+@shared_task(acks_late=True)
+def workflows_due_task() -> int:
+    """Every minute (Celery beat): queue a run of each scheduled automation that is due."""
+    from runtime_bridge.workflows import workflows_enqueue_due
+
+    return workflows_enqueue_due()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=WORKFLOW_MAX_RETRIES)
+def workflow_run_task(self, run_id: int) -> None:
+    """One attempt at an automation run; a runtime outage is retried with backoff, and after the last retry
+    the run fails with the outage as its error (attempts and errors stay visible in the run history)."""
+    from runtime_bridge.workflows import workflow_run_execute
+
+    try:
+        workflow_run_execute(run_id=run_id, is_final_attempt=self.request.retries >= self.max_retries)
+    except RuntimeUnavailable as error:
+        logger.warning("Workflow run %s: runtime unavailable, retry %s", run_id, self.request.retries + 1)
+        raise self.retry(exc=error, countdown=_workflow_backoff(self.request.retries)) from error
