@@ -5,6 +5,10 @@ from django.contrib import admin, messages
 from billing.models import (
     BillingCustomer,
     BillingSubscription,
+    Bundle,
+    BundleComponent,
+    BundleItem,
+    DuplicateSubscription,
     Invoice,
     SellerPayoutAccount,
     StripePrice,
@@ -121,3 +125,38 @@ class StripeProductAdmin(ReadOnlyAdmin):
 class StripePriceAdmin(ReadOnlyAdmin):
     list_display = ["plan", "kind", "stripe_price_id", "unit_amount", "currency", "interval"]
     list_filter = ["kind"]
+
+
+class BundleItemInline(admin.TabularInline):
+    model = BundleItem
+    fields = ["offering", "plan", "sort_order"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(Bundle)
+class BundleAdmin(ReadOnlyAdmin):
+    list_display = ["offering", "created_at"]
+    search_fields = ["offering__name"]
+    inlines = [BundleItemInline]
+
+
+@admin.register(BundleComponent)
+class BundleComponentAdmin(ReadOnlyAdmin):
+    list_display = ["resource", "bundle_resource", "item", "created_at"]
+    search_fields = ["resource__uuid", "bundle_resource__uuid"]
+    list_select_related = ["resource", "bundle_resource", "item__offering", "item__plan"]
+
+
+@admin.register(DuplicateSubscription)
+class DuplicateSubscriptionAdmin(ReadOnlyAdmin):
+    list_display = [
+        "stripe_subscription_id",
+        "kept_subscription_id",
+        "amount_refunded_minor",
+        "currency",
+        "canceled_at",
+        "refunded_at",
+    ]
+    search_fields = ["stripe_subscription_id", "kept_subscription_id", "stripe_refund_id"]

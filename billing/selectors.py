@@ -3,14 +3,29 @@
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.http import Http404
 
-from billing.models import BillingSubscription, Invoice, InvoiceStatus, SellerPayoutAccount
+from billing.models import (
+    BillingSubscription,
+    Bundle,
+    BundleItem,
+    Invoice,
+    InvoiceStatus,
+    SellerPayoutAccount,
+)
 from billing.stripe_client import stripe_enabled
 from marketplace import selectors as marketplace_selectors
-from marketplace.models import Order, Organization, Resource, ServiceProvider
+from marketplace.models import (
+    Offering,
+    OfferingState,
+    Order,
+    Organization,
+    Plan,
+    Resource,
+    ServiceProvider,
+)
 
 
 @dataclass(frozen=True)
@@ -123,4 +138,34 @@ def revenue_report(*, provider: ServiceProvider, since: date | None = None) -> R
         by_month=_rows(months, lambda row: row["month"].strftime("%Y-%m")),
         by_offering=_rows(offerings, lambda row: row["offering__name"]),
         total=_rows(total, lambda row: "Total"),
+    )
+
+
+# --- Bundles -------------------------------------------------------------------------------------------
+
+
+def bundle_list_for_provider(*, provider: ServiceProvider) -> QuerySet[Bundle]:
+    items = BundleItem.objects.select_related("offering", "plan")
+    return (
+        Bundle.objects.filter(offering__provider=provider)
+        .select_related("offering")
+        .prefetch_related(Prefetch("items", queryset=items))
+        .order_by("-created_at")
+    )
+
+
+def offering_list_bundleable(*, provider: ServiceProvider) -> QuerySet[Offering]:
+    """The seller's live offerings that can go into a bundle (bundles themselves cannot), with their plans."""
+    plans = Plan.objects.filter(is_archived=False).order_by("sort_order", "price_minor", "id")
+    return (
+        Offering.objects.filter(provider=provider, state=OfferingState.ACTIVE, bundle__isnull=True)
+        .prefetch_related(Prefetch("plans", queryset=plans, to_attr="public_plans"))
+        .order_by("name")
+    )
+
+
+def bundle_items_for_offering(*, offering: Offering) -> list[BundleItem]:
+    """What a bundle offering includes (empty for any other offering), for its public page."""
+    return list(
+        BundleItem.objects.filter(bundle__offering=offering).select_related("offering__category", "plan")
     )

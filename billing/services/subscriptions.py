@@ -17,8 +17,15 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from billing.models import BillingSubscription, PriceKind, StripePrice, SubscriptionStatus
+from billing.models import (
+    BillingSubscription,
+    DuplicateSubscription,
+    PriceKind,
+    StripePrice,
+    SubscriptionStatus,
+)
 from billing.services.checkout import billing_subscription_for_order
+from billing.services.duplicates import duplicate_subscription_cancel
 from billing.services.stripe_objects import (
     plan_for_price,
     plan_has_fixed_fee,
@@ -92,17 +99,19 @@ def subscription_sync(*, subscription: dict) -> BillingSubscription | None:
     billing = billing_subscription_for_order(order=order)
     with transaction.atomic():
         billing = BillingSubscription.objects.select_for_update().get(pk=billing.pk)
-        if _is_superseded(billing, subscription):
-            logger.warning(
-                "Order %s already has subscription %s; %s left alone.",
-                order.uuid,
-                billing.stripe_subscription_id,
-                subscription["id"],
+        is_duplicate = _is_superseded(billing, subscription)
+        if not is_duplicate:
+            _copy_fields(billing, subscription)
+            billing.save()
+            _apply_status(billing)
+    if is_duplicate:
+        if subscription.get("status") in PAID_STATUSES or DuplicateSubscription.objects.filter(
+            stripe_subscription_id=subscription["id"]
+        ).exists():
+            duplicate_subscription_cancel(
+                order=order, kept_subscription_id=billing.stripe_subscription_id, subscription=subscription
             )
-            return billing
-        _copy_fields(billing, subscription)
-        billing.save()
-        _apply_status(billing)
+        return billing
     if billing.status in PAID_STATUSES:
         _follow_price(billing, subscription)
     return billing
@@ -240,6 +249,24 @@ def _stripe_billed(resource: Resource) -> BillingSubscription:
     if billing is None or not billing.stripe_subscription_id or billing.status in ENDED_STATUSES:
         raise ConflictError("This subscription is not billed through Stripe.", code="not_stripe_billed")
     return billing
+
+
+def is_stripe_billed(resource: Resource) -> bool:
+    billing = billing_subscription_of(resource)
+    return (
+        billing is not None and bool(billing.stripe_subscription_id) and billing.status not in ENDED_STATUSES
+    )
+
+
+def subscription_plan_change_request(
+    *, resource: Resource, plan: Plan, actor
+) -> Order | BillingSubscription:
+    """A buyer asks for another plan (billing page or dashboard). Billed through Stripe: upgrade now with
+    proration, downgrade at period end. Otherwise (free, manual payments, included in a bundle) the
+    marketplace's plan change order."""
+    if is_stripe_billed(resource):
+        return subscription_change_plan(resource=resource, plan=plan, actor=actor)
+    return order_change_plan(resource=resource, plan=plan, actor=actor)
 
 
 def subscription_change_plan(*, resource: Resource, plan: Plan, actor) -> Order | BillingSubscription:

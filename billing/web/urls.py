@@ -24,6 +24,7 @@ urlpatterns = [
         views.subscription_cancel,
         name="subscription-cancel",
     ),
+    path("billing/providers/<uuid:uuid>/bundles/", views.provider_bundles, name="provider-bundles"),
     path("billing/providers/<uuid:uuid>/payouts/", views.provider_payouts, name="provider-payouts"),
     path("billing/providers/<uuid:uuid>/revenue/", views.provider_revenue, name="provider-revenue"),
 ]

@@ -9,20 +9,22 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from billing import selectors
+from billing.services.bundles import bundle_create
 from billing.services.checkout import checkout_start, order_needs_payment
 from billing.services.payouts import payout_onboarding_link
 from billing.services.subscriptions import (
-    subscription_change_plan,
+    subscription_plan_change_request,
     subscription_set_cancel_at_period_end,
     subscription_upgrade_pay,
 )
 from billing.stripe_client import get_stripe_client, stripe_call
 from cmp.errors import ApplicationError
 from marketplace import selectors as marketplace_selectors
-from marketplace.models import Order, OrderState, OrderType, ResourceState
+from marketplace.models import Category, Order, OrderState, OrderType, ResourceState
 
 INVOICES_PAGE_SIZE = 50
 
@@ -176,23 +178,38 @@ def _managed_resource(request: HttpRequest, uuid, resource_uuid):
     return organization, resource
 
 
+def _back(request: HttpRequest, organization) -> HttpResponseRedirect:
+    """Back to the page the form was on (the dashboard posts here too), else the billing page."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return HttpResponseRedirect(target)
+    return redirect("billing:organization-billing", uuid=organization.uuid)
+
+
 @login_required
 @require_POST
 def subscription_plan_change(request: HttpRequest, uuid, resource_uuid) -> HttpResponse:
+    """Change plan, from the billing page or the dashboard: billed through Stripe, an upgrade is charged
+    prorated at once and a downgrade waits for the end of the paid period; otherwise a plan change order."""
     organization, resource = _managed_resource(request, uuid, resource_uuid)
     plans = marketplace_selectors.plan_list_public(offering=resource.offering)
     form = PlanChoiceForm(request.POST, plans=plans, prefix=str(resource.uuid))
     if not form.is_valid():
         messages.error(request, "Choose one of the offering's plans.")
-        return redirect("billing:organization-billing", uuid=organization.uuid)
+        return _back(request, organization)
     plan = form.cleaned_data["plan"]
     try:
-        outcome = subscription_change_plan(resource=resource, plan=plan, actor=request.user)
+        outcome = subscription_plan_change_request(resource=resource, plan=plan, actor=request.user)
     except ApplicationError as error:
         messages.error(request, error.detail)
-        return redirect("billing:organization-billing", uuid=organization.uuid)
+        return _back(request, organization)
     if isinstance(outcome, Order):
-        messages.success(request, f"Upgraded to {plan.name}; the prorated difference was charged.")
+        if outcome.type == OrderType.UPDATE and outcome.paid_at and outcome.payment_reference:
+            messages.success(request, f"Upgraded to {plan.name}; the prorated difference was charged.")
+        else:
+            messages.success(request, f"Plan change to {plan.name} requested.")
         return redirect("marketplace:order-detail", uuid=outcome.uuid)
     if outcome.scheduled_plan_id:
         when = (
@@ -203,7 +220,7 @@ def subscription_plan_change(request: HttpRequest, uuid, resource_uuid) -> HttpR
         messages.success(request, f"{plan.name} starts on {when}, when the period you paid for ends.")
     else:
         messages.success(request, "The scheduled plan change was withdrawn.")
-    return redirect("billing:organization-billing", uuid=organization.uuid)
+    return _back(request, organization)
 
 
 @login_required
@@ -309,6 +326,91 @@ def provider_revenue(request: HttpRequest, uuid) -> HttpResponse:
             "report": report,
             "months": months,
         },
+    )
+
+
+class BundleForm(forms.Form):
+    """A bundle's listing and, per offering the seller may bundle, whether it is in and on which plan."""
+
+    name = forms.CharField(max_length=120)
+    category = forms.ModelChoiceField(queryset=Category.objects.all(), to_field_name="slug", empty_label=None)
+    summary = forms.CharField(
+        max_length=300, required=False, help_text="One sentence shown on catalogue cards."
+    )
+    description = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="Markdown. Say what buying the bundle gives, and why it is a good deal.",
+    )
+
+    def __init__(self, *args, offerings, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.offerings = [offering for offering in offerings if offering.public_plans]
+        self.rows = []
+        for offering in self.offerings:
+            include = forms.BooleanField(required=False, label=offering.name)
+            plan = forms.ChoiceField(
+                label=f"Plan of {offering.name}",
+                choices=[(str(plan.uuid), plan.name) for plan in offering.public_plans],
+            )
+            self.fields[f"include_{offering.uuid}"] = include
+            self.fields[f"plan_{offering.uuid}"] = plan
+            self.rows.append(
+                {
+                    "offering": offering,
+                    "include": self[f"include_{offering.uuid}"],
+                    "plan": self[f"plan_{offering.uuid}"],
+                }
+            )
+
+    def items(self) -> list:
+        chosen = []
+        for offering in self.offerings:
+            if self.cleaned_data.get(f"include_{offering.uuid}"):
+                plan_uuid = self.cleaned_data[f"plan_{offering.uuid}"]
+                plan = next(plan for plan in offering.public_plans if str(plan.uuid) == plan_uuid)
+                chosen.append((offering, plan))
+        return chosen
+
+
+@login_required
+def provider_bundles(request: HttpRequest, uuid) -> HttpResponse:
+    """The seller's bundles, and a form to make one from their live offerings."""
+    provider = _provider(request, uuid)
+    offerings = list(selectors.offering_list_bundleable(provider=provider))
+    form = BundleForm(request.POST or None, offerings=offerings)
+    if request.method == "POST" and form.is_valid():
+        try:
+            bundle = bundle_create(
+                provider=provider,
+                category=form.cleaned_data["category"],
+                name=form.cleaned_data["name"],
+                summary=form.cleaned_data["summary"],
+                description=form.cleaned_data["description"],
+                items=form.items(),
+                actor=request.user,
+            )
+        except ApplicationError as error:
+            for field, problems in error.errors.items():
+                for problem in problems:
+                    form.add_error(field if field in form.fields else None, problem)
+            if not error.errors:
+                form.add_error(None, error.detail)
+        else:
+            messages.success(request, "Bundle created as a draft. Add its plans, then submit it for review.")
+            return redirect(
+                "marketplace:provider-offering", uuid=provider.uuid, offering_uuid=bundle.offering.uuid
+            )
+    return render(
+        request,
+        "billing/provider_bundles.html",
+        {
+            "provider": provider,
+            "active_tab": "bundles",
+            "bundles": list(selectors.bundle_list_for_provider(provider=provider)),
+            "form": form,
+        },
+        status=400 if request.method == "POST" else 200,
     )
 
 

@@ -41,7 +41,9 @@ def money(amount_minor, currency="USD") -> str:
 
 @register.simple_tag
 def plan_price(plan) -> str:
-    """"Free", or "$29/mo"."""
+    """"Free", "$29/mo", or "$2.50 / 1,000 calls" for a usage-based plan."""
+    if plan.is_usage_based:
+        return f"{format_money(plan.overage_price_per_1000_minor, plan.currency)} / 1,000 calls"
     if plan.price_minor == 0:
         return "Free"
     return f"{format_money(plan.price_minor, plan.currency)}{PERIOD_SUFFIX.get(plan.billing_period, '')}"
@@ -59,6 +61,8 @@ def offering_price(offering) -> str:
             return ""
         cheapest = min(plans, key=lambda plan: (plan.price_minor, plan.sort_order))
         if cheapest.price_minor == 0:
+            if all(plan.is_usage_based for plan in plans if plan.price_minor == 0):
+                return "Pay per use"
             return "Free" if len(plans) == 1 else "Free plan available"
         suffix = PERIOD_SUFFIX.get(cheapest.billing_period, "")
         return f"from {format_money(cheapest.price_minor, cheapest.currency)}{suffix}"
