@@ -55,7 +55,7 @@ def test_offering_access(seller, listing, role, listed, retrieve, update, pause)
     assert listing.state == (OfferingState.PAUSED if changed else OfferingState.ACTIVE)
 
 
-@pytest.mark.parametrize(("role", "status"), zip(ROLES, (401, 403, 403, 403, 200), strict=True))
+@pytest.mark.parametrize(("role", "status"), list(zip(ROLES, (401, 403, 403, 403, 200), strict=True)))
 def test_only_operators_approve_offerings(seller, role, status):
     offering = OfferingFactory(provider=seller.provider, state="pending_review", published_at=None)
 

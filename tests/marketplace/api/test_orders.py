@@ -62,7 +62,7 @@ def test_order_access(buyer, order, role, listed, retrieve, cancel):
     assert order.state == (OrderState.CANCELED if cancel == 200 else OrderState.PENDING_PAYMENT)
 
 
-@pytest.mark.parametrize(("role", "status"), zip(ROLES, (401, 403, 403, 403, 200), strict=True))
+@pytest.mark.parametrize(("role", "status"), list(zip(ROLES, (401, 403, 403, 403, 200), strict=True)))
 def test_only_operators_mark_orders_paid(buyer, order, role, status, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = buyer.client(role).post(f"{ORDERS}{order.uuid}/mark_paid/", {"reference": "BANK-42"})
