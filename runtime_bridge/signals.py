@@ -1,10 +1,12 @@
-"""Start provisioning when a resource enters creating, updating or terminating (after commit)."""
+"""Start provisioning when a resource enters creating, updating or terminating, and redeploy a config moved
+to another agent version (each after commit)."""
 
 from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from marketplace.models import Resource, ResourceState
+from site_agent.signals import config_version_changed
 
 
 @receiver(post_save, sender=Resource, dispatch_uid="runtime_bridge.resource_changed")
@@ -21,3 +23,10 @@ def resource_changed(sender, instance: Resource, created: bool, update_fields=No
     if task is not None:
         resource_id = instance.pk
         transaction.on_commit(lambda: task.delay(resource_id))
+
+
+@receiver(config_version_changed, dispatch_uid="runtime_bridge.config_version_changed")
+def config_version_changed_redeploy(sender, config_id: int, **kwargs) -> None:
+    from runtime_bridge.tasks import config_redeploy_task
+
+    transaction.on_commit(lambda: config_redeploy_task.delay(config_id))

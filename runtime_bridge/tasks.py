@@ -59,6 +59,28 @@ def resource_terminate_task(self, resource_id: int) -> None:
     _run(self, provisioning.resource_terminate, resource_id)
 
 
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES)
+def config_redeploy_task(self, config_id: int) -> None:
+    """Replace a config's runtime flow with its (new) agent version. The flow id stays the config's uuid, so a
+    repeat deploys the same thing again; outages are retried like provisioning, and failures are shown on the
+    config (the runtime keeps serving the previous flow meanwhile)."""
+    config = CustomerAgentConfig.objects.select_related("agent_version").filter(pk=config_id).first()
+    if config is None or config.is_read_only:
+        return
+    try:
+        provisioning.config_deploy(config=config)
+    except RuntimeUnavailable as error:
+        PROVISIONING_FAILURES.labels(operation="redeploy", reason="runtime_unavailable").inc()
+        config_record_deployment_failure(config=config, message=error.detail)
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            return
+        logger.warning("Config %s: runtime down, redeploy retry %s", config_id, self.request.retries + 1)
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    except RuntimeRejected as error:
+        PROVISIONING_FAILURES.labels(operation="redeploy", reason="runtime_rejected").inc()
+        config_record_deployment_failure(config=config, message=error.detail)
+
+
 # --- Automations -------------------------------------------------------------------------------------
 
 WORKFLOW_MAX_RETRIES = 5

@@ -279,3 +279,22 @@ def config_embed_code(*, config: CustomerAgentConfig) -> str:
     }
     rendered = " ".join(f'{name}="{escape(value)}"' for name, value in attributes.items())
     return f"<script async {rendered}></script>"
+
+
+# --- Agent versions a config can move to ----------------------------------------------------------
+
+
+def agent_version_find(*, agent_id: int, label: str) -> AgentVersion | None:
+    """One of the agent's versions by its label (e.g. 1.2.0), without the flow; None when there is none."""
+    return AgentVersion.objects.filter(agent_id=agent_id, version=label).defer("flow_json").first()
+
+
+def config_newer_version(*, config: CustomerAgentConfig) -> AgentVersion | None:
+    """The agent's current version when it is newer than the one the config runs, else None."""
+    current_id = config.agent.current_version_id
+    if current_id is None or current_id == config.agent_version_id:
+        return None
+    current = AgentVersion.objects.filter(pk=current_id).defer("flow_json").first()
+    if current is None or current.created_at <= config.agent_version.created_at:
+        return None
+    return current

@@ -1,11 +1,19 @@
-"""Receivers of other apps' signals. Thin: they turn an event into webhook deliveries (sent after commit)."""
+"""Signals site_agent sends, and receivers of other apps' signals.
 
-from django.dispatch import receiver
+Receivers are thin: they turn an event into webhook deliveries (sent after commit).
+"""
+
+from django.dispatch import Signal, receiver
 
 from marketplace_ai.models import DocumentStatus
 from marketplace_ai.signals import document_status_changed
 from site_agent.models import CustomerAgentConfig
 from site_agent.services.webhooks import WebhookEvent, webhook_emit
+
+# Sent inside the transaction that moves a buyer config to another agent version (`config_change_version`),
+# with `config_id` and `version_id`. runtime_bridge redeploys the config's runtime flow after commit;
+# site_agent itself never talks to the runtime.
+config_version_changed = Signal()
 
 DOCUMENT_EVENTS = {
     DocumentStatus.INDEXED: WebhookEvent.DOCUMENT_INDEXED,

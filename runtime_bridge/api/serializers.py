@@ -147,3 +147,14 @@ class AgentAnalyticsOutputSerializer(serializers.Serializer):
     tokens = serializers.IntegerField()
     revenue = RevenueOutputSerializer(many=True, help_text="Done orders paid in the window, per currency.")
     calls_per_day = DayUsageOutputSerializer(many=True, help_text="One point per day, oldest first.")
+
+
+class RolloutInputSerializer(InputSerializer):
+    version = serializers.CharField(max_length=32, help_text="The version to move every subscriber to.")
+
+
+class RolloutOutputSerializer(serializers.Serializer):
+    version = serializers.CharField()
+    configs_moved = serializers.IntegerField(
+        help_text="Subscribers moved to the version; each one's runtime flow is redeployed in the background."
+    )

@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cmp.errors import ApplicationError
 from marketplace.selectors import service_provider_get_for_user
 from marketplace.services.catalogue import offering_pause, offering_resume, offering_submit
 from runtime_bridge.api import serializers
@@ -14,8 +15,9 @@ from runtime_bridge.api.permissions import IsSeller
 from runtime_bridge.services import flow_check, flow_import, flow_import_version
 from site_agent.analytics import agent_analytics
 from site_agent.models import AgentIdentity
-from site_agent.selectors import agent_get_for_user, agent_list_for_user
+from site_agent.selectors import agent_get_for_user, agent_list_for_user, agent_version_find
 from site_agent.services.agents import agent_archive, agent_update
+from site_agent.services.configs import agent_version_rollout
 
 
 def _import(request, data) -> Response:
@@ -167,6 +169,24 @@ class ProviderAgentViewSet(
         agent = self.get_object()
         offering_pause(offering=agent.offering, actor=request.user)
         return self._detail(agent)
+
+    @extend_schema(request=serializers.RolloutInputSerializer, responses=serializers.RolloutOutputSerializer)
+    @action(detail=True, methods=["post"])
+    def rollout(self, request, uuid=None):
+        """Move every subscriber (buyer config not cancelled) to `version`; their runtime flows are redeployed
+        in the background, and each keeps answering with its previous version until replaced."""
+        agent = self.get_object()
+        data = serializers.RolloutInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        label = data.validated_data["version"].strip()
+        version = agent_version_find(agent_id=agent.pk, label=label)
+        if version is None:
+            raise ApplicationError(
+                f"This agent has no version {label}.", errors={"version": ["No such version of this agent."]}
+            )
+        moved = agent_version_rollout(version=version, actor=request.user)
+        body = {"version": version.version, "configs_moved": len(moved)}
+        return Response(serializers.RolloutOutputSerializer(body).data)
 
     @extend_schema(
         parameters=[serializers.AnalyticsQuerySerializer],

@@ -42,7 +42,9 @@ from runtime_bridge.web.forms import (
 )
 from site_agent.analytics import DEFAULT_DAYS, agent_analytics, provider_customer_list
 from site_agent.diff import flow_diff
+from site_agent.models import ConfigState
 from site_agent.selectors import agent_get_for_user, agent_list_for_user
+from site_agent.services.configs import agent_version_rollout
 
 ACTIVE_RESOURCE_STATES = [ResourceState.OK, ResourceState.UPDATING]
 ANALYTICS_WINDOWS = (7, 30, 90)
@@ -171,8 +173,15 @@ def _detail_context(
 ) -> dict:
     offering = agent.offering
     versions = agent.version_list
+    running = dict(
+        agent.configs.exclude(state=ConfigState.ARCHIVED)
+        .values_list("agent_version")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
     for position, version in enumerate(versions):
         version.previous = versions[position + 1] if position + 1 < len(versions) else None
+        version.config_count = running.get(version.pk, 0)
     plans = list(offering.plans.filter(is_archived=False).order_by("sort_order", "price_minor", "id"))
     subscriber_count = offering.resources.filter(state__in=ACTIVE_RESOURCE_STATES).count()
     return _base_context(
@@ -184,6 +193,7 @@ def _detail_context(
         versions=versions,
         plans=plans,
         subscriber_count=subscriber_count,
+        live_config_count=sum(running.values()),
         problems=offering_publish_problems(offering) if offering.state == OfferingState.DRAFT else {},
         version_form=version_form or VersionCreateForm(),
         version_report=version_report,
@@ -307,6 +317,26 @@ def agent_version_create(request: HttpRequest, uuid, agent_uuid) -> HttpResponse
                 messages.info(request, f"No changes: the flow is the same as version {version.version}.")
             return redirect(_detail_url(provider, agent, "versions"))
     return _render_detail(request, provider, agent, version_form=form, version_report=report)
+
+
+@login_required
+@require_POST
+def agent_rollout(request: HttpRequest, uuid, agent_uuid, version_uuid) -> HttpResponse:
+    """Move every subscriber to one version; their flows are redeployed in the background."""
+    provider, agent = _provider_agent(request, uuid, agent_uuid)
+    version = next((version for version in agent.version_list if version.uuid == version_uuid), None)
+    if version is None:
+        raise Http404
+    moved = agent_version_rollout(version=version, actor=request.user)
+    if moved:
+        messages.success(
+            request,
+            f"Moving {len(moved)} subscriber{'s' if len(moved) != 1 else ''} to version {version.version}. "
+            "Each keeps answering with its previous version until the new one is deployed.",
+        )
+    else:
+        messages.info(request, f"Every subscriber already runs version {version.version}.")
+    return redirect(_detail_url(provider, agent, "versions"))
 
 
 @login_required

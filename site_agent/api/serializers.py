@@ -201,3 +201,13 @@ class ConfigDocumentCreateInputSerializer(KnowledgeDocumentCreateInputSerializer
     """A training document for the config's own knowledge base: exactly one of file, qa_pairs or url."""
 
     knowledge_base_uuid = None
+
+
+class ConfigVersionInputSerializer(InputSerializer):
+    version = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A version of the agent, e.g. 1.2.0; empty or left out: the seller's current version.",
+    )

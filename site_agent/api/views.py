@@ -26,7 +26,7 @@ from site_agent.api.filters import ConfigFilter
 from site_agent.api.permissions import IsConfigManagerOrReadOnly
 from site_agent.models import CustomerAgentConfig
 from site_agent.services.api_keys import api_key_create, api_key_revoke, api_key_rotate
-from site_agent.services.configs import config_set_logo, config_update
+from site_agent.services.configs import config_change_version, config_set_logo, config_update
 
 NO_STORE = {"Cache-Control": "no-store"}
 KEY_UUID = OpenApiParameter(
@@ -100,6 +100,29 @@ class CustomerAgentConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         config = self.get_object()
         data = self.validated(s.ConfigLogoInputSerializer)
         config_set_logo(config=config, actor=request.user, logo=data["logo"])
+        return self.config_output(config)
+
+    @extend_schema(
+        summary="Move the agent to another version of it (by default the seller's current one)",
+        description="The runtime flow is redeployed in the background; the previous version keeps answering "
+        "until it is replaced (follow `deployment_state`). Asking for the version the agent already runs "
+        "changes nothing. A cancelled agent is read-only (409).",
+        request=s.ConfigVersionInputSerializer,
+        responses={200: s.ConfigOutputSerializer, **errors(400, 403, 404, 409)},
+    )
+    @action(detail=True, methods=["post"])
+    def version(self, request, *args, **kwargs):
+        config = self.get_object()
+        label = self.validated(s.ConfigVersionInputSerializer)["version"].strip()
+        if label:
+            version = selectors.agent_version_find(agent_id=config.agent_id, label=label)
+        else:
+            version = config.agent.current_version
+        if version is None:
+            raise ApplicationError(
+                f"This agent has no version {label}.", errors={"version": ["No such version of this agent."]}
+            )
+        config_change_version(config=config, version=version, actor=request.user)
         return self.config_output(config)
 
     # --- API keys -------------------------------------------------------------------------------------

@@ -9,7 +9,16 @@ from django.utils import timezone
 
 from marketplace.models import Resource
 from site_agent.errors import ApplicationError, ConflictError
-from site_agent.models import ConfigState, CustomerAgentConfig, DeploymentState, Theme, Tone, WidgetPosition
+from site_agent.models import (
+    AgentVersion,
+    ConfigState,
+    CustomerAgentConfig,
+    DeploymentState,
+    Theme,
+    Tone,
+    WidgetPosition,
+)
+from site_agent.signals import config_version_changed
 
 HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -215,3 +224,42 @@ def config_resume(*, config: CustomerAgentConfig) -> CustomerAgentConfig:
     if config.state != ConfigState.SUSPENDED:
         return config
     return _set_state(config, ConfigState.ACTIVE)
+
+
+# --- Agent versions ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def config_change_version(
+    *, config: CustomerAgentConfig, version: AgentVersion, actor
+) -> CustomerAgentConfig:
+    """Move a buyer's agent to another version of the same agent; its runtime flow is redeployed after
+    commit (by runtime_bridge, on `config_version_changed`). The same version again changes nothing, unless
+    its last deployment failed: then it is deployed again."""
+    config = CustomerAgentConfig.objects.select_for_update().get(pk=config.pk)
+    if config.is_read_only:
+        raise ConflictError("This agent was cancelled; its settings are read-only.", code="read_only")
+    if version.agent_id != config.agent_id:
+        raise ApplicationError(
+            "Choose a version of this agent.", errors={"version": ["Not a version of this agent."]}
+        )
+    if version.pk == config.agent_version_id and config.deployment_state != DeploymentState.FAILED:
+        return config
+    # The deployment state stays: the runtime keeps serving the old flow until the new one replaces it.
+    config.agent_version = version
+    config.save(update_fields=["agent_version", "updated_at"])
+    config_version_changed.send(sender=CustomerAgentConfig, config_id=config.pk, version_id=version.pk)
+    return config
+
+
+@transaction.atomic
+def agent_version_rollout(*, version: AgentVersion, actor) -> list[CustomerAgentConfig]:
+    """The seller moves every live buyer config of the agent to `version`. Returns the configs moved."""
+    configs = (
+        CustomerAgentConfig.objects.select_for_update()
+        .filter(agent_id=version.agent_id)
+        .exclude(state=ConfigState.ARCHIVED)
+        .exclude(agent_version=version)
+        .order_by("pk")
+    )
+    return [config_change_version(config=config, version=version, actor=actor) for config in configs]

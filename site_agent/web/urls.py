@@ -11,6 +11,7 @@ urlpatterns = [
     path(AGENTS, views.agent_list, name="agent-list"),
     path(AGENT, views.agent_overview, name="agent-overview"),
     path(f"{AGENT}status/", views.agent_status, name="agent-status"),
+    path(f"{AGENT}version/", views.agent_version_update, name="agent-version-update"),
     path(f"{AGENT}persona/", views.agent_persona, name="agent-persona"),
     path(f"{AGENT}branding/", views.agent_branding, name="agent-branding"),
     path(f"{AGENT}training/", views.agent_training, name="agent-training"),

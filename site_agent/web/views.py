@@ -32,7 +32,7 @@ from marketplace_ai.web.forms import DocumentFileForm, DocumentQAForm, DocumentU
 from site_agent import selectors
 from site_agent.models import ConfigState, CustomerAgentConfig, DeploymentState
 from site_agent.services.api_keys import api_key_create, api_key_revoke, api_key_rotate
-from site_agent.services.configs import config_set_logo, config_update
+from site_agent.services.configs import config_change_version, config_set_logo, config_update
 from site_agent.services.webhooks import (
     EVENT_CHOICES,
     webhook_endpoint_create,
@@ -216,9 +216,32 @@ def agent_overview(request: HttpRequest, organization_uuid, config_uuid) -> Http
             "usage": usage,
             "plan": config.resource.plan,
             "quick_links": links,
+            "newer_version": selectors.config_newer_version(config=config) if workspace.can_edit else None,
             **_overview_status_context(workspace),
         },
     )
+
+
+@login_required
+@require_POST
+def agent_version_update(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
+    """Move the agent to the seller's current version; the flow is redeployed in the background."""
+    workspace = _workspace(request, organization_uuid, config_uuid, tab="overview", change=True)
+    version = selectors.config_newer_version(config=workspace.config)
+    if version is None:
+        messages.info(request, "Your agent already runs the latest version.")
+        return redirect(_page_url(workspace, "agent-overview"))
+    try:
+        config_change_version(config=workspace.config, version=version, actor=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request,
+            f"Updating to version {version.version}. Your agent keeps answering with the previous version "
+            "until the new one is deployed, in a moment.",
+        )
+    return redirect(_page_url(workspace, "agent-overview"))
 
 
 @login_required
