@@ -350,6 +350,7 @@ class BundleForm(forms.Form):
         for offering in self.offerings:
             include = forms.BooleanField(required=False, label=offering.name)
             plan = forms.ChoiceField(
+                required=False,
                 label=f"Plan of {offering.name}",
                 choices=[(str(plan.uuid), plan.name) for plan in offering.public_plans],
             )
@@ -362,6 +363,13 @@ class BundleForm(forms.Form):
                     "plan": self[f"plan_{offering.uuid}"],
                 }
             )
+
+    def clean(self):
+        cleaned = super().clean()
+        for offering in self.offerings:
+            if cleaned.get(f"include_{offering.uuid}") and not cleaned.get(f"plan_{offering.uuid}"):
+                self.add_error(f"plan_{offering.uuid}", f"Choose the plan of {offering.name}.")
+        return cleaned
 
     def items(self) -> list:
         chosen = []

@@ -273,3 +273,83 @@ def test_the_customer_portal_link(stripe_fake, paid, user, client):
     assert stripe_fake.calls("POST", "/v1/billing_portal/sessions")[0].params["customer"] == (
         paid["billing"].stripe_customer_id
     )
+
+
+def test_the_dashboard_change_plan_form_posts_to_billing(stripe_fake, paid, user, client):
+    client.force_login(user)
+    resource = paid["resource"]
+    PlanFactory(offering=resource.offering, name="Lite", price_minor=900)
+
+    page = client.get(reverse("marketplace:organization-dashboard", args=[resource.organization.uuid]))
+
+    action = reverse("billing:subscription-plan", args=[resource.organization.uuid, resource.uuid])
+    assert f'action="{action}"' in page.content.decode()
+
+
+def test_a_downgrade_from_the_dashboard_waits_for_the_end_of_the_paid_period(
+    stripe_fake, paid, user, client, django_capture_on_commit_callbacks
+):
+    # Given
+    resource = paid["resource"]
+    starter = resource.plan
+    lite = PlanFactory(offering=resource.offering, name="Lite", price_minor=900)
+    dashboard = reverse("marketplace:organization-dashboard", args=[resource.organization.uuid])
+    client.force_login(user)
+
+    # When the buyer posts the dashboard's form
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("billing:subscription-plan", args=[resource.organization.uuid, resource.uuid]),
+            {f"{resource.uuid}-plan": str(lite.uuid), "next": dashboard},
+        )
+
+    # Then back to the dashboard, Lite scheduled for the period end, Starter kept until then
+    assert (response.status_code, response["Location"]) == (302, dashboard)
+    billing = BillingSubscription.objects.get(pk=paid["billing"].pk)
+    assert (billing.scheduled_plan, billing.scheduled_change_at) == (lite, billing.current_period_end)
+    resource.refresh_from_db()
+    assert (resource.plan, resource.state) == (starter, ResourceState.OK)
+    assert not resource.orders.filter(type=OrderType.UPDATE).exists()
+    assert stripe_fake.calls("POST", "/v1/subscriptions/")[-1].params["proration_behavior"] == "none"
+
+
+def test_a_plan_change_ignores_a_next_address_on_another_site(stripe_fake, paid, user, client):
+    resource = paid["resource"]
+    lite = PlanFactory(offering=resource.offering, name="Lite", price_minor=900)
+    client.force_login(user)
+
+    response = client.post(
+        reverse("billing:subscription-plan", args=[resource.organization.uuid, resource.uuid]),
+        {f"{resource.uuid}-plan": str(lite.uuid), "next": "https://evil.example/"},
+    )
+
+    assert response["Location"] == reverse("billing:organization-billing", args=[resource.organization.uuid])
+
+
+def test_without_stripe_the_dashboard_change_is_a_plan_change_order(
+    manual_mode, organization, user, client, operator, django_capture_on_commit_callbacks
+):
+    # Given a subscription paid by hand
+    from marketplace.services.orders import order_create, order_mark_paid
+
+    starter = PlanFactory(price_minor=2900)
+    lite = PlanFactory(offering=starter.offering, name="Lite", price_minor=900)
+    with django_capture_on_commit_callbacks(execute=True):
+        order = order_create(organization=organization, plan=starter, actor=user)
+        order_mark_paid(order=order, actor=operator)
+    resource = Resource.objects.get(organization=organization)
+    client.force_login(user)
+
+    # When
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("billing:subscription-plan", args=[organization.uuid, resource.uuid]),
+            {f"{resource.uuid}-plan": str(lite.uuid)},
+        )
+
+    # Then the cheaper plan applies at once, as before
+    change = resource.orders.get(type=OrderType.UPDATE)
+    assert response["Location"] == reverse("marketplace:order-detail", args=[change.uuid])
+    assert change.state == OrderState.DONE
+    resource.refresh_from_db()
+    assert resource.plan == lite

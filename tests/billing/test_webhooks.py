@@ -243,3 +243,67 @@ def test_admin_lists_webhook_events(
 
     assert response.status_code == 200
     assert b"invoice.paid" in response.content
+
+
+def test_a_second_subscription_paid_late_is_cancelled_and_refunded_once(
+    stripe_fake, order, user, client, django_capture_on_commit_callbacks
+):
+    # Given the buyer opened two checkouts, paid the second, and the first got paid late
+    from billing.models import DuplicateSubscription
+
+    api = client_for(user)
+    abandoned = start_checkout(api, order)["session_id"]
+    kept = stripe_fake.complete_checkout(start_checkout(api, order)["session_id"])
+    deliver(client, stripe_fake, kept["checkout.session.completed"], django_capture_on_commit_callbacks)
+    kept_id = BillingSubscription.objects.get(order=order).stripe_subscription_id
+    late = stripe_fake.complete_checkout(abandoned)
+    late_id = late["checkout.session.completed"]["data"]["object"]["subscription"]
+
+    # When Stripe's events for the late one arrive (twice, in any order)
+    for event in (late["invoice.paid"], late["checkout.session.completed"], late["invoice.paid"]):
+        assert deliver(client, stripe_fake, event, django_capture_on_commit_callbacks).status_code == 200
+
+    # Then it is cancelled in Stripe without proration, and its first payment refunded in full, once
+    assert stripe_fake.objects[late_id]["status"] == "canceled"
+    cancel = stripe_fake.calls("DELETE", f"/v1/subscriptions/{late_id}")
+    assert len(cancel) == 1
+    assert (cancel[0].params["prorate"], cancel[0].params["invoice_now"]) == ("false", "false")
+    refunds = stripe_fake.of_type("refund")
+    late_invoice = stripe_fake.objects[stripe_fake.objects[late_id]["latest_invoice"]]
+    intent = stripe_fake.invoice_payments[late_invoice["id"]][0]["payment"]["payment_intent"]
+    assert [(item["amount"], item["reason"], item["payment_intent"]) for item in refunds] == [
+        (2900, "duplicate", intent)
+    ]
+    assert stripe_fake.objects[refunds[0]["charge"]]["refunded"] is True
+    record = DuplicateSubscription.objects.get()
+    assert (record.order, record.stripe_subscription_id, record.kept_subscription_id) == (
+        order,
+        late_id,
+        kept_id,
+    )
+    assert (record.stripe_refund_id, record.amount_refunded_minor, record.currency) == (
+        refunds[0]["id"],
+        2900,
+        "USD",
+    )
+    # and the subscription the buyer uses is untouched
+    billing = BillingSubscription.objects.get(order=order)
+    assert (billing.stripe_subscription_id, billing.status) == (kept_id, "active")
+    assert stripe_fake.objects[kept_id]["status"] == "active"
+    assert Resource.objects.filter(organization=order.organization, state=ResourceState.OK).count() == 1
+
+
+def test_stripe_refuses_a_second_refund_of_the_same_payment(stripe_fake, order, user):
+    """The double follows Stripe: a fully refunded charge cannot be refunded again."""
+    import stripe
+
+    session_id = start_checkout(client_for(user), order)["session_id"]
+    invoice = stripe_fake.complete_checkout(session_id)["invoice.paid"]["data"]["object"]
+    intent = stripe_fake.invoice_payments[invoice["id"]][0]["payment"]["payment_intent"]
+    api = stripe.StripeClient(stripe_fake.api_key, base_addresses={"api": stripe_fake.url})
+    api.v1.refunds.create(params={"payment_intent": intent, "reason": "duplicate"})
+
+    with pytest.raises(stripe.InvalidRequestError) as raised:
+        api.v1.refunds.create(params={"payment_intent": intent})
+
+    assert raised.value.code == "charge_already_refunded"
