@@ -6,6 +6,8 @@ from django.db import models
 
 from cmp.models import PublicModel
 
+PLATFORM_VARIABLE_PREFIX = "CMP_"
+
 
 class AgentIdentity(PublicModel):
     """A seller's agent: one offering in the catalogue, many versions of its Langflow flow."""
@@ -67,6 +69,16 @@ class AgentVersion(PublicModel):
 
     def __str__(self) -> str:
         return f"{self.agent} {self.version}"
+
+    @property
+    def platform_variables(self) -> list[str]:
+        """Variables CMP fills in on every message (retrieved context, persona): `CMP_...`."""
+        return [name for name in self.required_variables if name.startswith(PLATFORM_VARIABLE_PREFIX)]
+
+    @property
+    def environment_variables(self) -> list[str]:
+        """Variables the runtime's operator must provide, such as an LLM key."""
+        return [name for name in self.required_variables if not name.startswith(PLATFORM_VARIABLE_PREFIX)]
 
 
 class Tone(models.TextChoices):

@@ -46,3 +46,12 @@ def test_hash_and_prefix_do_not_reveal_the_key():
     assert len(hash_key(key)) == 64
     assert display_prefix(key) == key[:17]
     assert key[17:] not in hash_key(key)
+
+
+def test_versions_tell_platform_variables_from_those_the_runtime_must_provide():
+    from site_agent.models import AgentVersion
+
+    version = AgentVersion(required_variables=["CMP_CONTEXT", "OPENAI_API_KEY", "CMP_AGENT_NAME"])
+
+    assert version.platform_variables == ["CMP_CONTEXT", "CMP_AGENT_NAME"]
+    assert version.environment_variables == ["OPENAI_API_KEY"]
