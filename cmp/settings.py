@@ -261,6 +261,9 @@ SPECTACULAR_SETTINGS = {
         "ResourceStateEnum": "marketplace.models.orders.ResourceState",
         "RoleEnum": "marketplace.models.organizations.Role",
         "ServiceProviderStateEnum": "marketplace.models.organizations.ServiceProviderState",
+        "WorkflowTriggerEnum": "runtime_bridge.models.TriggerKind",
+        "WorkflowRunTriggerEnum": "runtime_bridge.models.RunTrigger",
+        "WorkflowRunStatusEnum": "runtime_bridge.models.RunStatus",
     },
 }
 

@@ -104,6 +104,15 @@ def workflow_run_task(self, run_id: int) -> None:
     the run fails with the outage as its error (attempts and errors stay visible in the run history)."""
     from runtime_bridge.workflows import workflow_run_execute
 
+    if self.request.is_eager:
+        # Without a worker (embedded mode) nothing would run a retry later: make the attempts now, in a row.
+        for retries in range(self.max_retries + 1):
+            try:
+                workflow_run_execute(run_id=run_id, is_final_attempt=retries >= self.max_retries)
+            except RuntimeUnavailable:
+                continue
+            return
+        return
     try:
         workflow_run_execute(run_id=run_id, is_final_attempt=self.request.retries >= self.max_retries)
     except RuntimeUnavailable as error:

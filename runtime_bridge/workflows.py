@@ -20,9 +20,11 @@ import string
 import uuid
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
 
 from cmp.crypto import decrypt, encrypt
@@ -67,7 +69,6 @@ class InvalidSignature(ApplicationError):
 class TooManyWaitingRuns(ApplicationError):
     status_code = 429
     default_code = "too_many_runs"
-    retry_after = 60
 
 
 # --- Reads ------------------------------------------------------------------------------------------
@@ -106,6 +107,11 @@ def workflow_get_for_config(*, config: CustomerAgentConfig, uuid) -> Workflow:
 def workflow_run_list(*, workflow: Workflow) -> QuerySet[WorkflowRun]:
     """A workflow's runs, newest first (slice or paginate it: it only grows)."""
     return workflow.runs.order_by("-created_at", "-id")
+
+
+def workflow_trigger_url(workflow: Workflow) -> str:
+    """Where a webhook-triggered automation is started (the secret signs the request, it is not in here)."""
+    return settings.SITE_URL + reverse("workflow-trigger", args=[workflow.uuid])
 
 
 def config_has_scheduling(*, config: CustomerAgentConfig) -> bool:

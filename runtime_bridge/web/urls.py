@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from runtime_bridge.web import views
+from runtime_bridge.web import views, workflow_views
 
 app_name = "runtime_bridge"
 
@@ -29,4 +29,15 @@ urlpatterns = [
     ),
     path(f"{AGENT}analytics/", views.agent_analytics_page, name="agent-analytics"),
     path("providers/<uuid:uuid>/organizations/", views.provider_customers, name="provider-customers"),
+]
+
+# The buyer's automations (linked from the agent's Scheduling tab)
+AUTOMATIONS = "organizations/<uuid:organization_uuid>/agents/<uuid:config_uuid>/automations/"
+WORKFLOW = AUTOMATIONS + "<uuid:workflow_uuid>/"
+urlpatterns += [
+    path(AUTOMATIONS, workflow_views.workflow_list, name="workflows"),
+    path(WORKFLOW, workflow_views.workflow_detail, name="workflow-detail"),
+    path(f"{WORKFLOW}run/", workflow_views.workflow_run, name="workflow-run"),
+    path(f"{WORKFLOW}rotate-secret/", workflow_views.workflow_rotate_secret, name="workflow-rotate-secret"),
+    path(f"{WORKFLOW}delete/", workflow_views.workflow_delete, name="workflow-delete"),
 ]
