@@ -3,9 +3,9 @@
 
 from dataclasses import dataclass
 
-from marketplace.models import Category, Offering, Organization
+from marketplace.models import Category, Offering, OrderState, Organization
 from marketplace.services.catalogue import offering_submit, plan_template_apply
-from marketplace.services.orders import order_create
+from marketplace.services.orders import order_approve, order_create
 from marketplace_ai.services.documents import document_add_qa
 from runtime_bridge.services import flow_import
 from site_agent.models import CustomerAgentConfig
@@ -62,6 +62,8 @@ def buy(offering: Offering, capture, *, plan_name: str = "Starter", **plan_chang
     plan.save()
     with capture(execute=True):
         order = order_create(organization=organization, plan=plan, actor=user)
+        if order.state == OrderState.PENDING_PAYMENT:  # no fee but metered calls (usage-based): waived here
+            order_approve(order=order, actor=None)
     order.refresh_from_db()
     config = CustomerAgentConfig.objects.get(resource=order.resource_id)
     _key, plaintext = api_key_create(config=config, name="server", actor=user)
