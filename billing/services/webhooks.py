@@ -18,6 +18,7 @@ from billing.services.invoices import invoice_record, invoice_retrieve, invoice_
 from billing.services.payouts import payout_account_sync_by_id
 from billing.services.subscriptions import subscription_sync_by_id
 from cmp.errors import ApplicationError
+from cmp.metrics import WEBHOOK_PROCESSING_LAG
 
 logger = logging.getLogger(__name__)
 
@@ -117,9 +118,11 @@ def webhook_event_process(*, event_id: int) -> WebhookEvent:
 
 
 def _finish(event: WebhookEvent, status: str) -> WebhookEvent:
+    now = timezone.now()
     WebhookEvent.objects.filter(pk=event.pk).update(
-        status=status, last_error="", processed_at=timezone.now(), updated_at=timezone.now()
+        status=status, last_error="", processed_at=now, updated_at=now
     )
+    WEBHOOK_PROCESSING_LAG.labels(provider="stripe").observe((now - event.created_at).total_seconds())
     event.refresh_from_db()
     return event
 

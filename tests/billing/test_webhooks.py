@@ -307,3 +307,16 @@ def test_stripe_refuses_a_second_refund_of_the_same_payment(stripe_fake, order, 
         api.v1.refunds.create(params={"payment_intent": intent})
 
     assert raised.value.code == "charge_already_refunded"
+
+
+def test_processing_an_event_is_measured_for_the_webhook_lag_metric(
+    stripe_fake, paid_events, client, django_capture_on_commit_callbacks
+):
+    from prometheus_client import REGISTRY
+
+    labels = {"provider": "stripe"}
+    before = REGISTRY.get_sample_value("cmp_webhook_processing_lag_seconds_count", labels) or 0
+
+    deliver(client, stripe_fake, paid_events["checkout.session.completed"], django_capture_on_commit_callbacks)
+
+    assert REGISTRY.get_sample_value("cmp_webhook_processing_lag_seconds_count", labels) == before + 1
