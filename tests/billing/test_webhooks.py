@@ -317,6 +317,8 @@ def test_processing_an_event_is_measured_for_the_webhook_lag_metric(
     labels = {"provider": "stripe"}
     before = REGISTRY.get_sample_value("cmp_webhook_processing_lag_seconds_count", labels) or 0
 
-    deliver(client, stripe_fake, paid_events["checkout.session.completed"], django_capture_on_commit_callbacks)
+    deliver(
+        client, stripe_fake, paid_events["checkout.session.completed"], django_capture_on_commit_callbacks
+    )
 
     assert REGISTRY.get_sample_value("cmp_webhook_processing_lag_seconds_count", labels) == before + 1
