@@ -45,6 +45,14 @@ class Resource(PublicModel):
     current_period_end = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
     error_message = models.TextField(blank=True)
+    included_in = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="included_resources",
+        help_text="The bundle subscription that created this one; it is changed and cancelled with the bundle.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
