@@ -146,7 +146,8 @@ def _next_redis_database(url: str) -> str:
 
 CACHE_URL = env("CACHE_URL") or (_next_redis_database(REDIS_URL) if REDIS_URL else "")
 if CACHE_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
+    # Django's Redis backend, with one client per process instead of one per cache call (cmp/cache.py).
+    CACHES = {"default": {"BACKEND": "cmp.cache.SharedRedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "cmp"}}
 

@@ -11,11 +11,13 @@ handler404 = "cmp.errors.handler404"
 handler500 = "cmp.errors.handler500"
 
 api_patterns = [
+    # First: the runtime auth and usage endpoints and the chat gateway are on every chat's path, and Django
+    # tries URL patterns in order (behind the others they cost ~100 failed pattern matches per request).
+    path("", include("runtime_bridge.api.urls")),
     path("", include("accounts.api.urls")),
     path("", include("marketplace.api.urls")),
     path("", include("marketplace_ai.api.urls")),
     path("", include("site_agent.api.urls")),
-    path("", include("runtime_bridge.api.urls")),
     path("", include("billing.api.urls")),
 ]
 
