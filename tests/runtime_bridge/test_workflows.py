@@ -568,3 +568,126 @@ def test_the_list_is_scoped_and_its_query_count_is_pinned(tenant, django_assert_
     assert response.status_code == 200
     assert response.json()["count"] == 5
     assert client_for(other_user).get(API).json()["count"] == 0
+
+
+# --- The buyer's pages ----------------------------------------------------------------------------
+
+
+def _page(tenant, workflow=None, action="") -> str:
+    base = f"/organizations/{tenant.organization.uuid}/agents/{tenant.config.uuid}/automations/"
+    return f"{base}{workflow.uuid}/{action}" if workflow else base
+
+
+def test_an_owner_creates_an_automation_on_the_page_and_sees_its_secret_once(
+    client, tenant, django_capture_on_commit_callbacks
+):
+    client.force_login(tenant.user)
+
+    created = client.post(
+        _page(tenant),
+        {
+            "name": "Hourly check",
+            "trigger": "schedule",
+            "schedule_kind": "interval",
+            "interval_minutes": "90",
+            "input_template": "Anything new on $date?",
+            "is_active": "on",
+        },
+    )
+
+    assert created.status_code == 201
+    workflow = Workflow.objects.get()
+    assert (workflow.name, workflow.interval_seconds, workflow.is_active) == ("Hourly check", 5400, True)
+    html = created.content.decode()
+    assert "shown only this once" in html
+    assert 'value="whsec_' in html
+    assert "whsec_" not in client.get(_page(tenant, workflow)).content.decode()
+    listing = client.get(_page(tenant)).content.decode()
+    assert "Hourly check" in listing
+    assert "Every 90 min" in listing
+
+
+def test_an_invalid_form_shows_the_service_errors_and_creates_nothing(client, tenant):
+    client.force_login(tenant.user)
+
+    response = client.post(
+        _page(tenant),
+        {
+            "name": "Broken",
+            "trigger": "schedule",
+            "schedule_kind": "cron",
+            "cron_expression": "99 * * * *",
+            "input_template": "Hi $who",
+        },
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Not a valid cron expression" in html
+    assert "Unknown placeholder $who" in html
+    assert Workflow.objects.count() == 0
+
+
+def test_run_now_on_the_page_shows_the_run_with_its_output_and_duration(
+    client, tenant, django_capture_on_commit_callbacks
+):
+    workflow, _secret = _workflow(tenant, input_template="Status report please")
+    client.force_login(tenant.user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(_page(tenant, workflow, "run/"))
+
+    assert response.status_code == 302
+    run = WorkflowRun.objects.get(workflow=workflow)
+    assert (run.trigger, run.status) == (RunTrigger.MANUAL, RunStatus.SUCCEEDED)
+    html = client.get(_page(tenant, workflow)).content.decode()
+    assert "Succeeded" in html
+    assert f"{run.duration_ms} ms" in html
+    assert "Status report please" in html
+    assert "Run now" in html
+
+
+def test_the_page_is_read_only_for_members_and_hidden_from_others(client, tenant):
+    workflow, _secret = _workflow(tenant)
+    member = UserFactory()
+    MembershipFactory(organization=tenant.organization, user=member, role="member")
+    stranger = UserFactory()
+    MembershipFactory(organization=OrganizationFactory(), user=stranger, role="owner")
+
+    client.force_login(member)
+    detail = client.get(_page(tenant, workflow))
+    refused = [
+        client.post(_page(tenant), {"name": "X"}).status_code,
+        client.post(_page(tenant, workflow), {"name": "X"}).status_code,
+        client.post(_page(tenant, workflow, "run/")).status_code,
+        client.post(_page(tenant, workflow, "rotate-secret/")).status_code,
+        client.post(_page(tenant, workflow, "delete/")).status_code,
+    ]
+    client.force_login(stranger)
+    hidden = [client.get(_page(tenant)).status_code, client.get(_page(tenant, workflow)).status_code]
+
+    assert detail.status_code == 200
+    assert "Run now" not in detail.content.decode()
+    assert refused == [403, 403, 403, 403, 403]
+    assert hidden == [404, 404]
+    assert Workflow.objects.get().name == "Morning digest"
+    assert WorkflowRun.objects.count() == 0
+
+
+def test_editing_and_deleting_on_the_page(client, tenant):
+    workflow, _secret = _workflow(tenant)
+    client.force_login(tenant.user)
+
+    saved = client.post(
+        _page(tenant, workflow),
+        {"name": "Webhook digest", "trigger": "webhook", "input_template": "Got $payload", "is_active": "on"},
+    )
+    workflow.refresh_from_db()
+    detail = client.get(_page(tenant, workflow)).content.decode()
+    deleted = client.post(_page(tenant, workflow, "delete/"))
+
+    assert saved.status_code == 302
+    assert (workflow.name, workflow.trigger, workflow.next_run_at) == ("Webhook digest", "webhook", None)
+    assert f"{API}{workflow.uuid}/trigger/" in detail
+    assert deleted.status_code == 302
+    assert Workflow.objects.count() == 0

@@ -161,14 +161,16 @@ def test_capabilities_decide_the_tabs_and_hidden_pages_are_404(client, setup, ca
         assert client.get(_url(page, config)).status_code == 404, page
 
 
-def test_scheduling_page_points_to_the_automations_api(client, setup):
+def test_scheduling_page_links_to_the_automations(client, setup):
     _organization, config, users = setup
     config.resource.offering.capabilities = ["api", "scheduling"]
     config.resource.offering.save(update_fields=["capabilities"])
 
     html = _login(client, users, "member").get(_url("scheduling", config)).content.decode()
 
-    assert "Scheduled runs are configured through the automations API" in html
+    automations = reverse("runtime_bridge:workflows", args=[config.organization.uuid, config.uuid])
+    assert f'href="{automations}"' in html
+    assert "/api/marketplace-ai-workflows/" in html
 
 
 # --- Archived and setting up ---------------------------------------------------------------------
