@@ -691,3 +691,19 @@ def test_editing_and_deleting_on_the_page(client, tenant):
     assert f"{API}{workflow.uuid}/trigger/" in detail
     assert deleted.status_code == 302
     assert Workflow.objects.count() == 0
+
+
+def test_operators_see_automations_and_runs_in_admin_without_the_secret(client, tenant, operator):
+    workflow, secret = _workflow(tenant)
+    WorkflowRun.objects.create(workflow=workflow, trigger="manual", input="Hi", request_id="wfr_admin")
+    client.force_login(operator)
+
+    pages = [
+        client.get("/admin/runtime_bridge/workflow/"),
+        client.get(f"/admin/runtime_bridge/workflow/{workflow.pk}/change/"),
+        client.get("/admin/runtime_bridge/workflowrun/"),
+    ]
+
+    assert [page.status_code for page in pages] == [200, 200, 200]
+    assert all(secret not in page.content.decode() for page in pages)
+    assert workflow.webhook_secret_encrypted not in pages[1].content.decode()
