@@ -510,9 +510,11 @@ def workflows_enqueue_due(*, now: datetime | None = None, limit: int = DUE_BATCH
     return queued
 
 
-def _finish(run_id: int, *, status: str, output: str = "", error: str = "") -> WorkflowRun:
+def _finish(run_id: int, *, status: str, output: str = "", error: str = "") -> WorkflowRun | None:
     with transaction.atomic():
-        run = WorkflowRun.objects.select_for_update().get(pk=run_id)
+        run = WorkflowRun.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:  # the workflow was deleted while its run was in flight
+            return None
         finished = timezone.now()
         run.status = status
         run.output = output
