@@ -691,6 +691,7 @@ def automation_prepare(*, config_uuid, text: str, request_id: str, session_id: s
         ),
         request_id=request_id,
         config_id=config.pk,
+        usage_source=UsageSource.AUTOMATION,
     )
 
 

@@ -204,6 +204,7 @@ class ApiKey(PublicModel):
 class UsageSource(models.TextChoices):
     RUNTIME = "runtime", "External runtime"
     GATEWAY = "gateway", "Chat gateway"
+    AUTOMATION = "automation", "Automation run"
     DEMO = "demo", "Try-before-buying demo"
 
 

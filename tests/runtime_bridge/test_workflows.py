@@ -164,7 +164,7 @@ def test_a_due_schedule_runs_the_agent_and_records_usage_once(
     assert call["input_value"] == run.input
     assert call["session_id"] == f"{tenant.config.uuid}:automation-{run.uuid.hex}"
     event = UsageEvent.objects.get(config=tenant.config)
-    assert (event.event_id, event.source, event.api_calls) == (run.request_id, UsageSource.GATEWAY, 1)
+    assert (event.event_id, event.source, event.api_calls) == (run.request_id, UsageSource.AUTOMATION, 1)
     assert _calls(tenant.config) == 1
     workflow.refresh_from_db()
     assert workflow.next_run_at == planned + timedelta(hours=1)
