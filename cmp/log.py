@@ -22,6 +22,8 @@ from django.core.signals import request_finished
 from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
+# Read from META directly: `request.headers` parses every header on first use, a cost on every API call.
+REQUEST_ID_META_KEY = "HTTP_X_REQUEST_ID"
 REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 NO_REQUEST = "-"
 
@@ -68,7 +70,7 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(REQUEST_ID_HEADER, "")
+        incoming = request.META.get(REQUEST_ID_META_KEY, "")
         request_id = incoming if REQUEST_ID_PATTERN.match(incoming) else new_request_id()
         request.request_id = request_id
         # Kept until request_finished (below): Django logs 4xx/5xx answers ("django.request") after the

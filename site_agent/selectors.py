@@ -7,7 +7,7 @@ import uuid as uuid_module
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import F, Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.html import escape
@@ -284,9 +284,14 @@ def config_embed_code(*, config: CustomerAgentConfig) -> str:
 # --- Agent versions a config can move to ----------------------------------------------------------
 
 
-def agent_version_find(*, agent_id: int, label: str) -> AgentVersion | None:
-    """One of the agent's versions by its label (e.g. 1.2.0), without the flow; None when there is none."""
-    return AgentVersion.objects.filter(agent_id=agent_id, version=label).defer("flow_json").first()
+def agent_version_find(*, agent_id: int, label: str = "") -> AgentVersion | None:
+    """One of the agent's versions by its label (e.g. 1.2.0), or its current version when the label is
+    empty; without the flow. None when there is none."""
+    versions = AgentVersion.objects.defer("flow_json")
+    if not label:
+        current = AgentIdentity.objects.filter(pk=agent_id).values("current_version_id")[:1]
+        return versions.filter(pk=Subquery(current)).first()
+    return versions.filter(agent_id=agent_id, version=label).first()
 
 
 def config_newer_version(*, config: CustomerAgentConfig) -> AgentVersion | None:

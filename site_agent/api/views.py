@@ -114,13 +114,11 @@ class CustomerAgentConfigViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
     def version(self, request, *args, **kwargs):
         config = self.get_object()
         label = self.validated(s.ConfigVersionInputSerializer)["version"].strip()
-        if label:
-            version = selectors.agent_version_find(agent_id=config.agent_id, label=label)
-        else:
-            version = config.agent.current_version
+        version = selectors.agent_version_find(agent_id=config.agent_id, label=label)
         if version is None:
             raise ApplicationError(
-                f"This agent has no version {label}.", errors={"version": ["No such version of this agent."]}
+                f"This agent has no version {label or 'to move to'}.",
+                errors={"version": ["No such version of this agent."]},
             )
         config_change_version(config=config, version=version, actor=request.user)
         return self.config_output(config)
