@@ -6,7 +6,6 @@ from billing.models import (
     BillingCustomer,
     BillingSubscription,
     Bundle,
-    BundleComponent,
     BundleItem,
     DuplicateSubscription,
     Invoice,
@@ -140,13 +139,6 @@ class BundleAdmin(ReadOnlyAdmin):
     list_display = ["offering", "created_at"]
     search_fields = ["offering__name"]
     inlines = [BundleItemInline]
-
-
-@admin.register(BundleComponent)
-class BundleComponentAdmin(ReadOnlyAdmin):
-    list_display = ["resource", "bundle_resource", "item", "created_at"]
-    search_fields = ["resource__uuid", "bundle_resource__uuid"]
-    list_select_related = ["resource", "bundle_resource", "item__offering", "item__plan"]
 
 
 @admin.register(DuplicateSubscription)

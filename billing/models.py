@@ -292,27 +292,6 @@ class BundleItem(TimeStampedModel):
         return f"{self.offering} ({self.plan.name})"
 
 
-class BundleComponent(TimeStampedModel):
-    """The subscription made for one item of a bundle a buyer subscribed to; it ends with the bundle's."""
-
-    bundle_resource = models.ForeignKey(
-        "marketplace.Resource", on_delete=models.PROTECT, related_name="bundle_components"
-    )
-    item = models.ForeignKey(BundleItem, on_delete=models.PROTECT, related_name="components")
-    resource = models.OneToOneField(
-        "marketplace.Resource", on_delete=models.PROTECT, related_name="bundle_membership"
-    )
-
-    class Meta:
-        ordering = ["id"]
-        constraints = [
-            models.UniqueConstraint(fields=["bundle_resource", "item"], name="bundle_component_item_once"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.resource} in {self.bundle_resource}"
-
-
 class DuplicateSubscription(TimeStampedModel):
     """A second Stripe subscription paid for an order that already had one (an abandoned checkout paid
     late): cancelled at once in Stripe and its first payment refunded."""

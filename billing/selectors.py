@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date
 
-from django.db.models import Count, Prefetch, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import TruncMonth
 from django.http import Http404
 
@@ -14,6 +14,7 @@ from billing.models import (
     Invoice,
     InvoiceStatus,
     SellerPayoutAccount,
+    SubscriptionStatus,
 )
 from billing.stripe_client import stripe_enabled
 from marketplace import selectors as marketplace_selectors
@@ -21,10 +22,18 @@ from marketplace.models import (
     Offering,
     OfferingState,
     Order,
+    OrderType,
     Organization,
     Plan,
     Resource,
     ServiceProvider,
+)
+
+# A Stripe subscription in these statuses bills nothing: its first payment never went through, or it ended.
+NOT_BILLING_STATUSES = (
+    SubscriptionStatus.INCOMPLETE,
+    SubscriptionStatus.INCOMPLETE_EXPIRED,
+    SubscriptionStatus.CANCELED,
 )
 
 
@@ -53,17 +62,47 @@ def billing_subscription_for_order(*, order: Order) -> BillingSubscription | Non
     return BillingSubscription.objects.filter(order=order).first()
 
 
-def billing_subscription_for_resource(*, resource: Resource) -> BillingSubscription | None:
+def billing_subscription_stripe_for_resource(*, resource_id: int) -> BillingSubscription | None:
+    """The Stripe subscription billing a subscription now, if any: the one made when it was bought, or the
+    one made at Checkout when it left a free (or manually paid) plan for a paid one."""
     return (
-        BillingSubscription.objects.filter(order__resource=resource).select_related("scheduled_plan").first()
+        BillingSubscription.objects.filter(order__resource_id=resource_id)
+        .exclude(stripe_subscription_id=None)
+        .exclude(status__in=NOT_BILLING_STATUSES)
+        .select_related("scheduled_plan")
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def billing_subscription_for_resource(*, resource: Resource) -> BillingSubscription | None:
+    """How a subscription is paid: its Stripe subscription, else the record of the order that bought it."""
+    return billing_subscription_stripe_for_resource(resource_id=resource.pk) or (
+        BillingSubscription.objects.filter(order__resource=resource, order__type=OrderType.CREATE)
+        .select_related("scheduled_plan")
+        .first()
     )
 
 
 def billing_subscription_list_for_organization(
     *, organization: Organization
 ) -> QuerySet[BillingSubscription]:
-    return BillingSubscription.objects.filter(organization=organization).select_related(
-        "order__resource__plan", "order__offering", "scheduled_plan"
+    """One record per paid subscription. A plan change's record (a free or manually paid subscription
+    upgraded at Checkout) counts once its Stripe subscription bills, and then stands for the subscription."""
+    unpaid_plan_change = Q(order__type=OrderType.UPDATE) & (
+        Q(stripe_subscription_id=None) | Q(status__in=NOT_BILLING_STATUSES)
+    )
+    superseded = Q(order__type=OrderType.CREATE) & Exists(
+        BillingSubscription.objects.filter(
+            order__resource_id=OuterRef("order__resource_id"), order__type=OrderType.UPDATE
+        )
+        .exclude(stripe_subscription_id=None)
+        .exclude(status__in=NOT_BILLING_STATUSES)
+    )
+    return (
+        BillingSubscription.objects.filter(organization=organization)
+        .exclude(unpaid_plan_change | superseded)
+        .select_related("order__resource__plan", "order__offering", "scheduled_plan")
     )
 
 

@@ -915,6 +915,7 @@ class ResourceAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
         "organization",
         "offering",
         "plan",
+        "included_in",
         "current_period_start",
         "current_period_end",
         "terminated_at",

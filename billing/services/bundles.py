@@ -9,7 +9,7 @@ import logging
 
 from django.db import transaction
 
-from billing.models import Bundle, BundleComponent, BundleItem
+from billing.models import Bundle, BundleItem
 from cmp.errors import ApplicationError, ConflictError
 from marketplace.models import (
     Capability,
@@ -95,21 +95,20 @@ def is_bundle(offering_id: int) -> bool:
 
 @transaction.atomic
 def bundle_resource_expand(*, resource_id: int) -> list[Resource]:
-    """Make the subscriptions a bundle subscription includes, once each. Idempotent: returns those made
-    now."""
+    """Make the subscriptions a bundle subscription includes, one per included offering. Idempotent: returns
+    those made now."""
     resource = Resource.objects.select_for_update().get(pk=resource_id)
     if resource.state not in (ResourceState.CREATING, ResourceState.OK):
         return []
     bundle = Bundle.objects.filter(offering_id=resource.offering_id).first()
     if bundle is None:
         return []
-    done = set(BundleComponent.objects.filter(bundle_resource=resource).values_list("item_id", flat=True))
-    made = []
-    for item in bundle.items.select_related("plan__offering").exclude(pk__in=done):
-        # The row lock above serialises expansions; the unique constraint backs it up.
-        component = resource_create_for_bundle(organization=resource.organization, plan=item.plan)
-        BundleComponent.objects.create(bundle_resource=resource, item=item, resource=component)
-        made.append(component)
+    # The row lock above serialises expansions, so what is already included is not made twice.
+    done = set(resource.included_resources.values_list("offering_id", flat=True))
+    made = [
+        resource_create_for_bundle(organization=resource.organization, plan=item.plan, included_in=resource)
+        for item in bundle.items.select_related("plan__offering").exclude(offering_id__in=done)
+    ]
     if made:
         logger.info("Bundle subscription %s: %s included subscriptions made", resource.uuid, len(made))
     return made
@@ -118,12 +117,10 @@ def bundle_resource_expand(*, resource_id: int) -> list[Resource]:
 def bundle_resource_terminate(*, resource_id: int) -> list[Resource]:
     """The bundle subscription is being cancelled: cancel every subscription it includes.
 
-    A component still being set up or changed cannot be cancelled yet: ConflictError, and the task retries.
+    One still being set up or changed cannot be cancelled yet: ConflictError, and the task retries.
     """
-    components = BundleComponent.objects.filter(bundle_resource_id=resource_id).select_related("resource")
     cancelled, busy = [], []
-    for component in components:
-        resource = component.resource
+    for resource in Resource.objects.filter(included_in_id=resource_id).order_by("pk"):
         if resource.state in (ResourceState.TERMINATING, ResourceState.TERMINATED):
             continue
         if resource.state not in (ResourceState.OK, ResourceState.ERRED) or resource.orders.filter(
@@ -131,7 +128,7 @@ def bundle_resource_terminate(*, resource_id: int) -> list[Resource]:
         ).exclude(type=OrderType.CREATE).exists():
             busy.append(resource.name)
             continue
-        order_terminate(resource=resource, actor=None)
+        order_terminate(resource=resource, actor=None, via_bundle=True)
         cancelled.append(resource)
     if busy:
         raise ConflictError(

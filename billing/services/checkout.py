@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from billing.models import BillingSubscription, PriceKind, SellerPayoutAccount, SubscriptionStatus
+from billing.selectors import billing_subscription_stripe_for_resource
 from billing.services.stripe_objects import (
     customer_ensure,
     plan_has_fixed_fee,
@@ -20,7 +21,7 @@ from billing.services.stripe_objects import (
 )
 from billing.stripe_client import get_stripe_client, stripe_call
 from cmp.errors import ConflictError
-from marketplace.models import Order, OrderState, OrderType
+from marketplace.models import Order, OrderState, OrderType, ResourceState
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,28 @@ def billing_subscription_for_order(*, order: Order) -> BillingSubscription:
         return BillingSubscription.objects.get(order=order)
 
 
+def order_pays_at_checkout(order: Order) -> bool:
+    """Checkout makes a new Stripe subscription: for a new subscription, and for a plan change of one that
+    Stripe does not bill yet (a free or manually paid one moving to a paid plan). A plan change of a
+    subscription Stripe bills is charged on that subscription instead (subscription_upgrade_pay)."""
+    if order.type == OrderType.CREATE:
+        return True
+    return (
+        order.type == OrderType.UPDATE
+        and billing_subscription_stripe_for_resource(resource_id=order.resource_id) is None
+    )
+
+
 def _check_payable(order: Order) -> None:
-    if order.type != OrderType.CREATE:
+    if not order_pays_at_checkout(order):
         raise ConflictError(
-            "Plan changes are paid from the subscription's billing page.", code="not_checkout"
+            "Plan changes of a subscription billed through Stripe are paid from its billing page.",
+            code="not_checkout",
         )
     if order.state != OrderState.PENDING_PAYMENT:
         raise ConflictError("This order is not waiting for payment.", code="not_payable")
+    if order.type == OrderType.UPDATE and order.resource.state != ResourceState.OK:
+        raise ConflictError("Only an active subscription can change plan.", code="not_active")
 
 
 def _seller_transfer(order: Order) -> dict:
@@ -62,8 +78,10 @@ def _seller_transfer(order: Order) -> dict:
 
 
 def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) -> CheckoutStart:
-    """A Checkout session for a pending order. Each attempt is a new session: a declined buyer retries."""
-    order = Order.objects.select_related("plan", "offering", "organization").get(pk=order.pk)
+    """A Checkout session for a pending order: a new subscription, or a free (or manually paid) one moving to
+    a paid plan, which gets its Stripe subscription here. Each attempt is a new session: a declined buyer
+    retries."""
+    order = Order.objects.select_related("plan", "offering", "organization", "resource").get(pk=order.pk)
     _check_payable(order)
     customer = customer_ensure(organization=order.organization)
     line_items = []
@@ -77,8 +95,10 @@ def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) ->
         "offering_uuid": str(order.offering.uuid),
         "plan_uuid": str(order.plan.uuid),
     }
+    if order.resource is not None:
+        metadata["resource_uuid"] = str(order.resource.uuid)
     subscription_data: dict = {"metadata": metadata, **_seller_transfer(order)}
-    if order.plan.trial_days:
+    if order.plan.trial_days and order.type == OrderType.CREATE:  # a trial is for new subscribers
         subscription_data["trial_period_days"] = order.plan.trial_days
     client = get_stripe_client()
     session = stripe_call(

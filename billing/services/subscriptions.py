@@ -24,6 +24,7 @@ from billing.models import (
     StripePrice,
     SubscriptionStatus,
 )
+from billing.selectors import billing_subscription_for_resource, billing_subscription_stripe_for_resource
 from billing.services.checkout import billing_subscription_for_order
 from billing.services.duplicates import duplicate_subscription_cancel
 from billing.services.stripe_objects import (
@@ -69,7 +70,7 @@ def _configs_of(resource_id: int | None) -> list[CustomerAgentConfig]:
         return []
     return list(
         CustomerAgentConfig.objects.filter(
-            Q(resource_id=resource_id) | Q(resource__bundle_membership__bundle_resource_id=resource_id)
+            Q(resource_id=resource_id) | Q(resource__included_in_id=resource_id)
         ).order_by("pk")
     )
 
@@ -237,33 +238,28 @@ def grace_period_enforce_all() -> int:
 
 
 def billing_subscription_of(resource: Resource) -> BillingSubscription | None:
-    return (
-        BillingSubscription.objects.filter(order__resource=resource, order__type=OrderType.CREATE)
-        .select_related("scheduled_plan")
-        .first()
-    )
+    """Its Stripe subscription (made when it was bought, or when it left a free plan at Checkout), else the
+    record of the order that bought it."""
+    return billing_subscription_for_resource(resource=resource)
 
 
 def _stripe_billed(resource: Resource) -> BillingSubscription:
-    billing = billing_subscription_of(resource)
-    if billing is None or not billing.stripe_subscription_id or billing.status in ENDED_STATUSES:
+    billing = billing_subscription_stripe_for_resource(resource_id=resource.pk)
+    if billing is None:
         raise ConflictError("This subscription is not billed through Stripe.", code="not_stripe_billed")
     return billing
 
 
 def is_stripe_billed(resource: Resource) -> bool:
-    billing = billing_subscription_of(resource)
-    return (
-        billing is not None and bool(billing.stripe_subscription_id) and billing.status not in ENDED_STATUSES
-    )
+    return billing_subscription_stripe_for_resource(resource_id=resource.pk) is not None
 
 
 def subscription_plan_change_request(
     *, resource: Resource, plan: Plan, actor
 ) -> Order | BillingSubscription:
     """A buyer asks for another plan (billing page or dashboard). Billed through Stripe: upgrade now with
-    proration, downgrade at period end. Otherwise (free, manual payments, included in a bundle) the
-    marketplace's plan change order."""
+    proration, downgrade at period end. Otherwise (free, manual payments) the marketplace's plan change
+    order, which a move to a paid plan pays at Stripe Checkout when Stripe is on (see checkout_start)."""
     if is_stripe_billed(resource):
         return subscription_change_plan(resource=resource, plan=plan, actor=actor)
     return order_change_plan(resource=resource, plan=plan, actor=actor)

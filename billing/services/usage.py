@@ -38,8 +38,7 @@ def overage_calls(*, billing: BillingSubscription, plan: Plan, resource_id: int)
     start, end = billing.current_period_start, billing.current_period_end
     # A bundle's calls are those of the subscriptions it includes.
     days = UsageDaily.objects.filter(
-        Q(config__resource_id=resource_id)
-        | Q(config__resource__bundle_membership__bundle_resource_id=resource_id),
+        Q(config__resource_id=resource_id) | Q(config__resource__included_in_id=resource_id),
         day__gte=start.date(),
     )
     if end is not None:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from billing import selectors
 from billing.services.bundles import bundle_create
-from billing.services.checkout import checkout_start, order_needs_payment
+from billing.services.checkout import checkout_start, order_needs_payment, order_pays_at_checkout
 from billing.services.payouts import payout_onboarding_link
 from billing.services.subscriptions import (
     subscription_plan_change_request,
@@ -53,7 +53,8 @@ class PlanChoiceForm(forms.Form):
 
 @login_required
 def order_pay(request: HttpRequest, uuid) -> HttpResponse:
-    """GET: what is due and how it is paid. POST: off to Stripe Checkout, or pay an upgrade's difference."""
+    """GET: what is due and how it is paid. POST: off to Stripe Checkout (a new subscription, or a free one
+    moving to a paid plan), or pay the prorated difference of an upgrade Stripe already bills."""
     order = selectors.order_get_payable_for_user(user=request.user, uuid=uuid)
     mode = selectors.billing_mode()
     if request.method == "POST":
@@ -61,7 +62,7 @@ def order_pay(request: HttpRequest, uuid) -> HttpResponse:
             messages.info(request, "This order is not waiting for payment any more.")
             return redirect("marketplace:order-detail", uuid=order.uuid)
         try:
-            if order.type == OrderType.UPDATE:
+            if not order_pays_at_checkout(order):
                 subscription_upgrade_pay(order=order, actor=request.user)
                 messages.success(request, "Paid. Your new plan is being set up.")
                 return redirect("marketplace:order-detail", uuid=order.uuid)
@@ -76,8 +77,10 @@ def order_pay(request: HttpRequest, uuid) -> HttpResponse:
             messages.error(request, error.detail)
             return redirect("billing:order-pay", uuid=order.uuid)
         return _see_other(started.checkout_url)
-    billing = selectors.billing_subscription_for_order(order=order)
-    if order.type == OrderType.UPDATE and order.resource_id:
+    pays_at_checkout = order_pays_at_checkout(order)
+    if pays_at_checkout:
+        billing = selectors.billing_subscription_for_order(order=order)
+    else:
         billing = selectors.billing_subscription_for_resource(resource=order.resource)
     return render(
         request,
@@ -87,6 +90,7 @@ def order_pay(request: HttpRequest, uuid) -> HttpResponse:
             "mode": mode,
             "billing": billing,
             "is_payable": order_needs_payment(order),
+            "pays_at_checkout": pays_at_checkout,
         },
     )
 
@@ -206,6 +210,11 @@ def subscription_plan_change(request: HttpRequest, uuid, resource_uuid) -> HttpR
         messages.error(request, error.detail)
         return _back(request, organization)
     if isinstance(outcome, Order):
+        if outcome.state == OrderState.PENDING_PAYMENT:
+            messages.info(
+                request, f"Pay for the {plan.name} plan to switch to it; until then nothing changes."
+            )
+            return redirect("billing:order-pay", uuid=outcome.uuid)
         if outcome.type == OrderType.UPDATE and outcome.paid_at and outcome.payment_reference:
             messages.success(request, f"Upgraded to {plan.name}; the prorated difference was charged.")
         else:

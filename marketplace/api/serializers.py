@@ -481,6 +481,11 @@ class ResourceOutputSerializer(serializers.ModelSerializer):
     organization = OrganizationRefSerializer(read_only=True)
     offering = OfferingRefSerializer(read_only=True)
     plan = PlanRefSerializer(read_only=True)
+    included_in = serializers.SlugRelatedField(
+        slug_field="uuid",
+        read_only=True,
+        help_text="The bundle subscription this one is part of: it changes and ends only with the bundle.",
+    )
 
     class Meta:
         model = Resource
@@ -491,6 +496,7 @@ class ResourceOutputSerializer(serializers.ModelSerializer):
             "organization",
             "offering",
             "plan",
+            "included_in",
             "current_period_start",
             "current_period_end",
             "terminated_at",

@@ -429,7 +429,7 @@ class ResourceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, ApiViewS
         return [IsAuthenticated()]
 
     def get_queryset(self):
-        return selectors.resource_list_for_user(user=self.request.user)
+        return selectors.resource_list_for_user(user=self.request.user).select_related("included_in")
 
     @extend_schema(
         summary="Move the subscription to another plan (creates an order)",

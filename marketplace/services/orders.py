@@ -136,6 +136,16 @@ def order_create(*, organization: Organization, plan: Plan, actor) -> Order:
     return _start(order, actor=actor, needs_payment=not plan.is_free)
 
 
+def _check_not_included(resource: Resource) -> None:
+    """A subscription a bundle includes lives and ends with the bundle's subscription."""
+    if resource.included_in_id is not None:
+        bundle = Resource.objects.only("name").get(pk=resource.included_in_id)
+        raise ConflictError(
+            f"This subscription is part of the {bundle.name} bundle: change or cancel the bundle.",
+            code="included_in_bundle",
+        )
+
+
 def _check_no_open_change(resource: Resource) -> None:
     open_states = [OrderState.PENDING_PAYMENT, OrderState.EXECUTING]
     if resource.orders.filter(state__in=open_states).exclude(type=OrderType.CREATE).exists():
@@ -144,9 +154,11 @@ def _check_no_open_change(resource: Resource) -> None:
 
 @transaction.atomic
 def order_change_plan(*, resource: Resource, plan: Plan, actor) -> Order:
-    """Move a subscription to another plan of the same offering. A dearer plan is paid for first."""
+    """Move a subscription to another plan of the same offering. A dearer plan is paid for first, and so is
+    leaving a free plan for a usage-based one (its calls are billed from then on)."""
     resource = Resource.objects.select_for_update().select_related("plan").get(pk=resource.pk)
     plan = Plan.objects.select_related("offering").get(pk=plan.pk)
+    _check_not_included(resource)
     if resource.state != ResourceState.OK:
         raise ConflictError("Only an active subscription can change plan.", code="not_active")
     if plan.offering_id != resource.offering_id:
@@ -167,13 +179,18 @@ def order_change_plan(*, resource: Resource, plan: Plan, actor) -> Order:
         cost_minor=plan.price_minor,
         currency=plan.currency,
     )
-    return _start(order, actor=actor, needs_payment=plan.price_minor > resource.plan.price_minor)
+    leaves_free_plan = resource.plan.is_free and not plan.is_free
+    needs_payment = plan.price_minor > resource.plan.price_minor or leaves_free_plan
+    return _start(order, actor=actor, needs_payment=needs_payment)
 
 
 @transaction.atomic
-def order_terminate(*, resource: Resource, actor) -> Order:
-    """Cancel a subscription."""
+def order_terminate(*, resource: Resource, actor, via_bundle: bool = False) -> Order:
+    """Cancel a subscription. One a bundle includes is cancelled only with the bundle (`via_bundle`, the
+    bundle's cancellation cancelling what it includes)."""
     resource = Resource.objects.select_for_update().get(pk=resource.pk)
+    if not via_bundle:
+        _check_not_included(resource)
     if resource.state not in {ResourceState.OK, ResourceState.ERRED}:
         raise ConflictError("This subscription cannot be cancelled now.", code="not_cancellable")
     _check_no_open_change(resource)
@@ -267,15 +284,17 @@ def _resource_name(organization: Organization, plan: Plan) -> str:
 
 
 @transaction.atomic
-def resource_create_for_bundle(*, organization: Organization, plan: Plan) -> Resource:
-    """A subscription that comes with another one (an offering included in a bundle the organisation
-    bought): no order or payment of its own. Saved in creating, it is provisioned like any other."""
+def resource_create_for_bundle(*, organization: Organization, plan: Plan, included_in: Resource) -> Resource:
+    """A subscription that comes with another one (an offering included in the bundle subscription
+    `included_in`): no order or payment of its own, and changed or cancelled only with the bundle. Saved in
+    creating, it is provisioned like any other."""
     return Resource.objects.create(
         organization=organization,
         offering=plan.offering,
         plan=plan,
         name=_resource_name(organization, plan),
         state=ResourceState.CREATING,
+        included_in=included_in,
     )
 
 

@@ -146,7 +146,7 @@ def _subscriptions(user, organization) -> list:
         selectors.resource_list_for_user(user=user)
         .filter(organization=organization)
         .exclude(state=ResourceState.TERMINATED)
-        .select_related("offering__provider__organization", "agent_config")
+        .select_related("offering__provider__organization", "agent_config", "included_in")
         .prefetch_related(Prefetch("offering__plans", queryset=plans, to_attr="public_plans"))
         .order_by("-created_at")
     )
@@ -157,9 +157,12 @@ def organization_dashboard(request: HttpRequest, uuid) -> HttpResponse:
     organization = selectors.organization_get_for_user(user=request.user, uuid=uuid)
     subscriptions = _subscriptions(request.user, organization)
     for resource in subscriptions:
+        # A subscription a bundle includes changes and ends with the bundle: no plan choice of its own.
         other_plans = [plan for plan in resource.offering.public_plans if plan.pk != resource.plan_id]
         resource.change_plan_form = (
-            ChangePlanForm(plans=other_plans, prefix=str(resource.uuid)) if other_plans else None
+            ChangePlanForm(plans=other_plans, prefix=str(resource.uuid))
+            if other_plans and resource.included_in_id is None
+            else None
         )
     orders = selectors.order_list_for_user(user=request.user).filter(organization=organization)
     return render(request, "marketplace/organization_dashboard.html", {

@@ -4,12 +4,12 @@ included offering under one Stripe subscription, and cancelling it cancels them 
 import pytest
 from django.urls import reverse
 
-from billing.models import BillingSubscription, Bundle, BundleComponent, BundleItem
+from billing.models import BillingSubscription, Bundle, BundleItem
 from billing.services.bundles import bundle_create
 from billing.services.subscriptions import grace_period_enforce_all
-from cmp.errors import ApplicationError
+from cmp.errors import ApplicationError, ConflictError
 from marketplace.models import Offering, OrderState, OrderType, Resource, ResourceState
-from marketplace.services.orders import order_create, order_mark_paid, order_terminate
+from marketplace.services.orders import order_change_plan, order_create, order_mark_paid, order_terminate
 from site_agent.models import ConfigState, CustomerAgentConfig
 from tests.billing.conftest import deliver, start_checkout
 from tests.conftest import client_for
@@ -58,12 +58,8 @@ def bundle_buyer(db):
 
 
 def _included_of(bundle_resource: Resource) -> list[Resource]:
-    return [
-        component.resource
-        for component in BundleComponent.objects.filter(bundle_resource=bundle_resource)
-        .select_related("resource__plan__offering")
-        .order_by("item__sort_order")
-    ]
+    """The subscriptions the bundle subscription includes, made in the order of the bundle's items."""
+    return list(Resource.objects.filter(included_in=bundle_resource).select_related("plan").order_by("pk"))
 
 
 def test_bundle_create_makes_a_draft_offering_with_its_items(provider, included, user):
@@ -169,7 +165,7 @@ def test_an_operator_marking_a_bundle_order_paid_sets_up_its_offerings_once(
     order.refresh_from_db()
     parts = _included_of(order.resource)
     assert [(part.plan, part.state) for part in parts] == [(plan, ResourceState.OK) for _o, plan in included]
-    assert BundleComponent.objects.count() == 2
+    assert Resource.objects.filter(included_in=order.resource).count() == 2
 
 
 def test_cancelling_a_bundle_cancels_every_included_subscription_and_the_stripe_subscription(
@@ -312,3 +308,140 @@ def test_the_bundle_page_shows_what_it_includes(bundle_plan, included, client):
     assert "Sales Agent" in body
     assert "Pro plan · 10,000 API calls / month" in body
     assert "Included in this bundle" not in plain.content.decode()
+
+
+# --- Included subscriptions change and end only with the bundle -------------------------------------------
+
+
+@pytest.fixture
+def bought_bundle(manual_mode, bundle_plan, bundle_buyer, operator, django_capture_on_commit_callbacks):
+    """A bundle paid by hand, its two included subscriptions set up."""
+    buyer, organization = bundle_buyer
+    order = order_create(organization=organization, plan=bundle_plan, actor=buyer)
+    with django_capture_on_commit_callbacks(execute=True):
+        order_mark_paid(order=order, actor=operator)
+    bundle_resource = Resource.objects.get(orders=order)
+    return {"buyer": buyer, "bundle": bundle_resource, "parts": _included_of(bundle_resource)}
+
+
+INCLUDED_REFUSAL = "This subscription is part of the Front Office bundle: change or cancel the bundle."
+
+
+def _snapshot(resource: Resource) -> tuple:
+    resource.refresh_from_db()
+    return resource.state, resource.plan_id, resource.orders.count()
+
+
+@pytest.mark.parametrize("action", ["change_plan", "terminate"])
+def test_an_included_subscription_cannot_change_or_end_on_its_own(action, bought_bundle):
+    # Given
+    part = bought_bundle["parts"][0]
+    assert part.included_in == bought_bundle["bundle"]
+    starter = part.offering.plans.get(name="Starter")
+    before = _snapshot(part)
+    change = {
+        "change_plan": lambda: order_change_plan(resource=part, plan=starter, actor=bought_bundle["buyer"]),
+        "terminate": lambda: order_terminate(resource=part, actor=bought_bundle["buyer"]),
+    }[action]
+
+    # When
+    with pytest.raises(ConflictError) as raised:
+        change()
+
+    # Then
+    assert (raised.value.detail, raised.value.code) == (INCLUDED_REFUSAL, "included_in_bundle")
+    assert _snapshot(part) == before == (ResourceState.OK, part.plan_id, 0)
+
+
+def test_cancelling_the_bundle_by_hand_cancels_what_it_includes(
+    bought_bundle, django_capture_on_commit_callbacks
+):
+    # When
+    with django_capture_on_commit_callbacks(execute=True):
+        order_terminate(resource=bought_bundle["bundle"], actor=bought_bundle["buyer"])
+
+    # Then the included subscriptions were cancelled through the bundle's own path
+    states = [_snapshot(part) for part in bought_bundle["parts"]]
+    assert [(state, orders) for state, _plan, orders in states] == [(ResourceState.TERMINATED, 1)] * 2
+    assert [part.orders.get().created_by for part in bought_bundle["parts"]] == [None, None]
+
+
+@pytest.mark.parametrize("action", ["change_plan", "terminate"])
+def test_the_api_answers_409_for_an_included_subscription(action, bought_bundle):
+    # Given
+    part = bought_bundle["parts"][0]
+    starter = part.offering.plans.get(name="Starter")
+    body = {"plan_uuid": str(starter.uuid)} if action == "change_plan" else {}
+    before = _snapshot(part)
+
+    # When
+    response = client_for(bought_bundle["buyer"]).post(
+        reverse(f"marketplace-resource-{action.replace('_', '-')}", args=[part.uuid]), body, format="json"
+    )
+
+    # Then
+    assert response.status_code == 409
+    assert response.json() == {
+        "type": "/errors/included_in_bundle",
+        "title": "Conflict",
+        "status": 409,
+        "detail": INCLUDED_REFUSAL,
+        "code": "included_in_bundle",
+        "errors": {},
+    }
+    assert _snapshot(part) == before
+
+
+def test_the_api_names_the_bundle_a_subscription_is_part_of(bought_bundle):
+    # When
+    api = client_for(bought_bundle["buyer"])
+    part = api.get(reverse("marketplace-resource-detail", args=[bought_bundle["parts"][0].uuid]))
+    bundle = api.get(reverse("marketplace-resource-detail", args=[bought_bundle["bundle"].uuid]))
+
+    # Then
+    assert part.json()["included_in"] == str(bought_bundle["bundle"].uuid)
+    assert bundle.json()["included_in"] is None
+
+
+def test_the_dashboard_shows_included_subscriptions_without_change_or_cancel(bought_bundle, client):
+    # Given
+    client.force_login(bought_bundle["buyer"])
+    organization = bought_bundle["bundle"].organization
+
+    # When
+    page = client.get(reverse("marketplace:organization-dashboard", args=[organization.uuid]))
+
+    # Then each included subscription says which bundle it comes with and has no buttons of its own
+    body = page.content.decode()
+    assert body.count("Included in <strong>Front Office</strong>") == 2
+    for part in bought_bundle["parts"]:
+        assert reverse("marketplace:subscription-cancel", args=[organization.uuid, part.uuid]) not in body
+        assert reverse("billing:subscription-plan", args=[organization.uuid, part.uuid]) not in body
+    # while the bundle itself can be cancelled
+    bundle_cancel = reverse(
+        "marketplace:subscription-cancel", args=[organization.uuid, bought_bundle["bundle"].uuid]
+    )
+    assert bundle_cancel in body
+
+
+@pytest.mark.parametrize("page", ["billing_plan_change", "dashboard_cancel"])
+def test_the_web_forms_refuse_an_included_subscription_and_say_why(page, bought_bundle, client):
+    # Given a form posted by hand for an included subscription
+    client.force_login(bought_bundle["buyer"])
+    part = bought_bundle["parts"][0]
+    organization = part.organization
+    before = _snapshot(part)
+    if page == "billing_plan_change":
+        starter = part.offering.plans.get(name="Starter")
+        url = reverse("billing:subscription-plan", args=[organization.uuid, part.uuid])
+        data = {f"{part.uuid}-plan": str(starter.uuid)}
+    else:
+        url = reverse("marketplace:subscription-cancel", args=[organization.uuid, part.uuid])
+        data = {"confirm": "yes"}
+
+    # When
+    response = client.post(url, data, follow=True)
+
+    # Then
+    assert INCLUDED_REFUSAL in response.content.decode()
+    assert _snapshot(part) == before

@@ -6,8 +6,8 @@ import json
 import pytest
 from django.db.models import Sum
 
-from marketplace.models import ResourceState
-from marketplace.services.orders import order_change_plan
+from marketplace.models import OrderState, ResourceState
+from marketplace.services.orders import order_approve, order_change_plan
 from runtime_bridge.ratelimit import local_buckets
 from runtime_bridge.runtime_client import LfxServeClient
 from site_agent.models import ConfigState, UsageDaily, UsageEvent, UsageSource
@@ -190,7 +190,10 @@ def test_over_quota_is_a_429_naming_the_plan_and_an_upgrade_unblocks_at_once(
     professional.price_minor = 0
     professional.save(update_fields=["price_minor"])
     with django_capture_on_commit_callbacks(execute=True):
-        order_change_plan(resource=tenant.config.resource, plan=professional, actor=tenant.user)
+        change = order_change_plan(resource=tenant.config.resource, plan=professional, actor=tenant.user)
+        # Leaving a free plan for a usage-based one waits for a card on file; waived here, as in `buy`.
+        assert change.state == OrderState.PENDING_PAYMENT
+        order_approve(order=change, actor=None)
     tenant.config.resource.refresh_from_db()
     assert tenant.config.resource.plan == professional
     assert tenant.config.resource.state == ResourceState.OK
