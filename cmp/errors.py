@@ -60,8 +60,10 @@ def error_body(*, status: int, detail: str, code: str, errors: dict | None = Non
 
 def _field_errors(detail) -> dict:
     if isinstance(detail, dict):
-        return {field: _field_errors(value) if isinstance(value, dict) else _messages(value)
-                for field, value in detail.items()}
+        return {
+            field: _field_errors(value) if isinstance(value, dict) else _messages(value)
+            for field, value in detail.items()
+        }
     return {"non_field_errors": _messages(detail)}
 
 

@@ -14,7 +14,14 @@ class ApiTokenOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiToken
         fields = [
-            "uuid", "name", "prefix", "created_at", "last_used_at", "expires_at", "revoked_at", "is_active",
+            "uuid",
+            "name",
+            "prefix",
+            "created_at",
+            "last_used_at",
+            "expires_at",
+            "revoked_at",
+            "is_active",
         ]
         read_only_fields = fields
 

@@ -123,9 +123,12 @@ def bundle_resource_terminate(*, resource_id: int) -> list[Resource]:
     for resource in Resource.objects.filter(included_in_id=resource_id).order_by("pk"):
         if resource.state in (ResourceState.TERMINATING, ResourceState.TERMINATED):
             continue
-        if resource.state not in (ResourceState.OK, ResourceState.ERRED) or resource.orders.filter(
-            state__in=(OrderState.PENDING_PAYMENT, OrderState.EXECUTING)
-        ).exclude(type=OrderType.CREATE).exists():
+        if (
+            resource.state not in (ResourceState.OK, ResourceState.ERRED)
+            or resource.orders.filter(state__in=(OrderState.PENDING_PAYMENT, OrderState.EXECUTING))
+            .exclude(type=OrderType.CREATE)
+            .exists()
+        ):
             busy.append(resource.name)
             continue
         order_terminate(resource=resource, actor=None, via_bundle=True)

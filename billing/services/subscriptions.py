@@ -106,9 +106,10 @@ def subscription_sync(*, subscription: dict) -> BillingSubscription | None:
             billing.save()
             _apply_status(billing)
     if is_duplicate:
-        if subscription.get("status") in PAID_STATUSES or DuplicateSubscription.objects.filter(
-            stripe_subscription_id=subscription["id"]
-        ).exists():
+        if (
+            subscription.get("status") in PAID_STATUSES
+            or DuplicateSubscription.objects.filter(stripe_subscription_id=subscription["id"]).exists()
+        ):
             duplicate_subscription_cancel(
                 order=order, kept_subscription_id=billing.stripe_subscription_id, subscription=subscription
             )
@@ -254,9 +255,7 @@ def is_stripe_billed(resource: Resource) -> bool:
     return billing_subscription_stripe_for_resource(resource_id=resource.pk) is not None
 
 
-def subscription_plan_change_request(
-    *, resource: Resource, plan: Plan, actor
-) -> Order | BillingSubscription:
+def subscription_plan_change_request(*, resource: Resource, plan: Plan, actor) -> Order | BillingSubscription:
     """A buyer asks for another plan (billing page or dashboard). Billed through Stripe: upgrade now with
     proration, downgrade at period end. Otherwise (free, manual payments) the marketplace's plan change
     order, which a move to a paid plan pays at Stripe Checkout when Stripe is on (see checkout_start)."""

@@ -41,7 +41,7 @@ def money(amount_minor, currency="USD") -> str:
 
 @register.simple_tag
 def plan_price(plan) -> str:
-    """"Free", "$29/mo", or "$2.50 / 1,000 calls" for a usage-based plan."""
+    """ "Free", "$29/mo", or "$2.50 / 1,000 calls" for a usage-based plan."""
     if plan.is_usage_based:
         return f"{format_money(plan.overage_price_per_1000_minor, plan.currency)} / 1,000 calls"
     if plan.price_minor == 0:

@@ -23,7 +23,8 @@ ORDER_STATE_EXPLANATIONS = {
     OrderState.EXECUTING: ("Setting up", "Payment is settled and your subscription is being set up."),
     OrderState.DONE: ("Active", "All done: the subscription is ready to use."),
     OrderState.ERRED: (
-        "Something went wrong", "Setting up failed. An operator has been notified and will retry."
+        "Something went wrong",
+        "Setting up failed. An operator has been notified and will retry.",
     ),
     OrderState.CANCELED: ("Cancelled", "This order was withdrawn before payment. Nothing was charged."),
     OrderState.REJECTED: ("Rejected", "An operator rejected this order. Nothing was charged."),
@@ -65,9 +66,12 @@ def order_plan(request: HttpRequest, uuid) -> HttpResponse:
     """Confirm a plan and the organisation to order for; POST places the order."""
     plan = selectors.plan_get_orderable(uuid=uuid)
     organizations = _managed_organizations(request.user)
-    if not organizations and not selectors.organization_list_for_user(user=request.user).filter(
-        memberships__user=request.user
-    ).exists():
+    if (
+        not organizations
+        and not selectors.organization_list_for_user(user=request.user)
+        .filter(memberships__user=request.user)
+        .exists()
+    ):
         organizations = [organization_ensure_for_new_user(user=request.user)]
     form = OrganizationChoiceForm(request.POST or None, organizations=organizations)
     if request.method == "POST" and form.is_valid():
@@ -83,12 +87,17 @@ def order_plan(request: HttpRequest, uuid) -> HttpResponse:
                 messages.success(request, "Order placed. Your subscription is being set up.")
             return redirect("marketplace:order-detail", uuid=order.uuid)
     status = 400 if request.method == "POST" else 200
-    return render(request, "marketplace/order_plan.html", {
-        "plan": plan,
-        "offering": plan.offering,
-        "form": form,
-        "organizations": organizations,
-    }, status=status)
+    return render(
+        request,
+        "marketplace/order_plan.html",
+        {
+            "plan": plan,
+            "offering": plan.offering,
+            "form": form,
+            "organizations": organizations,
+        },
+        status=status,
+    )
 
 
 def _order_steps(order, events) -> list[dict]:
@@ -114,15 +123,19 @@ def order_detail(request: HttpRequest, uuid) -> HttpResponse:
     role = selectors.membership_role(user=request.user, organization=order.organization)
     is_buyer_manager = request.user.is_staff or role in selectors.MANAGING_ROLES
     is_buyer_member = role is not None
-    return render(request, "marketplace/order_detail.html", {
-        "order": order,
-        "events": events,
-        "state_title": title,
-        "state_explanation": explanation,
-        "steps": _order_steps(order, events) if order.type == "create" else [],
-        "can_cancel": is_buyer_manager and order.state == OrderState.PENDING_PAYMENT,
-        "is_buyer": is_buyer_member or request.user.is_staff,
-    })
+    return render(
+        request,
+        "marketplace/order_detail.html",
+        {
+            "order": order,
+            "events": events,
+            "state_title": title,
+            "state_explanation": explanation,
+            "steps": _order_steps(order, events) if order.type == "create" else [],
+            "can_cancel": is_buyer_manager and order.state == OrderState.PENDING_PAYMENT,
+            "is_buyer": is_buyer_member or request.user.is_staff,
+        },
+    )
 
 
 @login_required
@@ -165,14 +178,18 @@ def organization_dashboard(request: HttpRequest, uuid) -> HttpResponse:
             else None
         )
     orders = selectors.order_list_for_user(user=request.user).filter(organization=organization)
-    return render(request, "marketplace/organization_dashboard.html", {
-        "organization": organization,
-        "active_tab": "overview",
-        "subscriptions": subscriptions,
-        "recent_orders": list(orders[:5]),
-        "pending_orders": orders.filter(state=OrderState.PENDING_PAYMENT).count(),
-        "can_manage": selectors.user_can_manage(user=request.user, organization=organization),
-    })
+    return render(
+        request,
+        "marketplace/organization_dashboard.html",
+        {
+            "organization": organization,
+            "active_tab": "overview",
+            "subscriptions": subscriptions,
+            "recent_orders": list(orders[:5]),
+            "pending_orders": orders.filter(state=OrderState.PENDING_PAYMENT).count(),
+            "can_manage": selectors.user_can_manage(user=request.user, organization=organization),
+        },
+    )
 
 
 @login_required
@@ -180,12 +197,16 @@ def organization_orders(request: HttpRequest, uuid) -> HttpResponse:
     organization = selectors.organization_get_for_user(user=request.user, uuid=uuid)
     orders = selectors.order_list_for_user(user=request.user).filter(organization=organization)
     page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "marketplace/organization_orders.html", {
-        "organization": organization,
-        "active_tab": "orders",
-        "page_obj": page,
-        "orders": page.object_list,
-    })
+    return render(
+        request,
+        "marketplace/organization_orders.html",
+        {
+            "organization": organization,
+            "active_tab": "orders",
+            "page_obj": page,
+            "orders": page.object_list,
+        },
+    )
 
 
 def _managed_subscription(request: HttpRequest, uuid, resource_uuid):

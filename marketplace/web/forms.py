@@ -55,10 +55,12 @@ class CatalogueFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, label="Search")
     category = forms.SlugField(required=False)
     capability = forms.ChoiceField(required=False, choices=[("", "Any capability"), *Capability.choices])
-    price_min = forms.DecimalField(required=False, min_value=0, max_value=MAX_PRICE, decimal_places=2,
-                                   label="Min price")
-    price_max = forms.DecimalField(required=False, min_value=0, max_value=MAX_PRICE, decimal_places=2,
-                                   label="Max price")
+    price_min = forms.DecimalField(
+        required=False, min_value=0, max_value=MAX_PRICE, decimal_places=2, label="Min price"
+    )
+    price_max = forms.DecimalField(
+        required=False, min_value=0, max_value=MAX_PRICE, decimal_places=2, label="Max price"
+    )
     sort = forms.ChoiceField(required=False, choices=SORT_CHOICES, label="Sort by")
 
     def __init__(self, *args, **kwargs):
@@ -104,8 +106,13 @@ class ReviewForm(OrganizationChoiceForm):
         choices=[(5, "5 - Excellent"), (4, "4 - Good"), (3, "3 - Fair"), (2, "2 - Poor"), (1, "1 - Bad")],
         label="Rating",
     )
-    text = forms.CharField(required=False, max_length=4000, widget=forms.Textarea(attrs={"rows": 4}),
-                           label="Your review", help_text="What worked well, and what could be better?")
+    text = forms.CharField(
+        required=False,
+        max_length=4000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Your review",
+        help_text="What worked well, and what could be better?",
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -131,7 +138,8 @@ class OfferingForm(forms.Form):
         max_length=300, required=False, help_text="One sentence shown on catalogue cards."
     )
     description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 10}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 10}),
         help_text="Markdown: headings, lists, links, tables and code. HTML is removed.",
     )
     capabilities = forms.MultipleChoiceField(
@@ -159,14 +167,24 @@ class PlanForm(forms.Form):
 
     name = forms.CharField(max_length=60)
     description = forms.CharField(max_length=300, required=False)
-    price = forms.DecimalField(min_value=0, max_value=MAX_PRICE, decimal_places=2, label="Price per period",
-                               help_text="0 makes the plan free.")
+    price = forms.DecimalField(
+        min_value=0,
+        max_value=MAX_PRICE,
+        decimal_places=2,
+        label="Price per period",
+        help_text="0 makes the plan free.",
+    )
     billing_period = forms.ChoiceField(choices=BillingPeriod.choices, initial=BillingPeriod.MONTH)
-    monthly_quota_calls = forms.IntegerField(min_value=1, required=False, label="API calls per month",
-                                             help_text="Empty means unlimited.")
+    monthly_quota_calls = forms.IntegerField(
+        min_value=1, required=False, label="API calls per month", help_text="Empty means unlimited."
+    )
     rate_limit_per_minute = forms.IntegerField(min_value=1, initial=60, label="Rate limit (calls per minute)")
     overage_price_per_1000 = forms.DecimalField(
-        min_value=0, max_value=MAX_PRICE, decimal_places=2, required=False, label="Overage per 1,000 calls",
+        min_value=0,
+        max_value=MAX_PRICE,
+        decimal_places=2,
+        required=False,
+        label="Overage per 1,000 calls",
         help_text="Empty means calls stop at the quota.",
     )
     trial_days = forms.IntegerField(min_value=0, max_value=365, initial=0, label="Free trial (days)")
@@ -190,7 +208,8 @@ class PlanForm(forms.Form):
             "billing_period": plan.billing_period,
             "monthly_quota_calls": plan.monthly_quota_calls,
             "rate_limit_per_minute": plan.rate_limit_per_minute,
-            "overage_price_per_1000": None if plan.overage_price_per_1000_minor is None
+            "overage_price_per_1000": None
+            if plan.overage_price_per_1000_minor is None
             else Decimal(plan.overage_price_per_1000_minor) / 100,
             "trial_days": plan.trial_days,
             "sort_order": plan.sort_order,

@@ -102,12 +102,17 @@ def provider_dashboard(request: HttpRequest, uuid) -> HttpResponse:
             messages.success(request, f"Draft “{offering.name}” created. Add a description and plans next.")
             return redirect("marketplace:provider-offering", uuid=provider.uuid, offering_uuid=offering.uuid)
     status = 400 if request.method == "POST" else 200
-    return render(request, "marketplace/provider_dashboard.html", _dashboard_context(request, provider, form),
-                  status=status)
+    return render(
+        request,
+        "marketplace/provider_dashboard.html",
+        _dashboard_context(request, provider, form),
+        status=status,
+    )
 
 
-def _offering_context(request, provider, offering, *, details_form=None, new_plan_form=None,
-                      plan_forms=None, submit_form=None) -> dict:
+def _offering_context(
+    request, provider, offering, *, details_form=None, new_plan_form=None, plan_forms=None, submit_form=None
+) -> dict:
     plans = list(offering.plans.order_by("is_archived", "sort_order", "price_minor", "id"))
     plan_forms = plan_forms or {}
     for plan in plans:
@@ -116,14 +121,16 @@ def _offering_context(request, provider, offering, *, details_form=None, new_pla
         )
         plan.form_has_errors = plan.pk in plan_forms
     if details_form is None:
-        details_form = OfferingForm(initial={
-            "name": offering.name,
-            "category": offering.category.slug,
-            "summary": offering.summary,
-            "description": offering.description,
-            "capabilities": offering.capabilities,
-            "tags": ", ".join(offering.tags),
-        })
+        details_form = OfferingForm(
+            initial={
+                "name": offering.name,
+                "category": offering.category.slug,
+                "summary": offering.summary,
+                "description": offering.description,
+                "capabilities": offering.capabilities,
+                "tags": ", ".join(offering.tags),
+            }
+        )
     return {
         "provider": provider,
         "organization": provider.organization,
@@ -278,13 +285,17 @@ def provider_orders(request: HttpRequest, uuid) -> HttpResponse:
     if state in OrderState.values:
         orders = orders.filter(state=state)
     page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "marketplace/provider_orders.html", {
-        "provider": provider,
-        "organization": provider.organization,
-        "active_tab": "orders",
-        "page_obj": page,
-        "orders": page.object_list,
-        "state": state,
-        "states": OrderState.choices,
-        "querystring_base": f"state={state}" if state else "",
-    })
+    return render(
+        request,
+        "marketplace/provider_orders.html",
+        {
+            "provider": provider,
+            "organization": provider.organization,
+            "active_tab": "orders",
+            "page_obj": page,
+            "orders": page.object_list,
+            "state": state,
+            "states": OrderState.choices,
+            "querystring_base": f"state={state}" if state else "",
+        },
+    )

@@ -83,9 +83,7 @@ def test_bundle_create_makes_a_draft_offering_with_its_items(provider, included,
     "problem",
     ["one_item", "other_seller", "not_live", "archived_plan", "plan_of_another_offering", "a_bundle"],
 )
-def test_bundle_create_refuses_what_cannot_be_bundled_and_creates_nothing(
-    problem, provider, included, user
-):
+def test_bundle_create_refuses_what_cannot_be_bundled_and_creates_nothing(problem, provider, included, user):
     # Given
     items = list(included)
     offering, plan = items[1]

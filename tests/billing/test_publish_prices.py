@@ -19,8 +19,13 @@ def pending(db):
     offering = OfferingFactory(state=OfferingState.PENDING_REVIEW, published_at=None)
     PlanFactory(offering=offering, name="Starter", price_minor=2900)
     PlanFactory(offering=offering, name="Pro", price_minor=9900, overage_price_per_1000_minor=1000)
-    PlanFactory(offering=offering, name="Pay per use", price_minor=0, overage_price_per_1000_minor=250,
-                monthly_quota_calls=None)
+    PlanFactory(
+        offering=offering,
+        name="Pay per use",
+        price_minor=0,
+        overage_price_per_1000_minor=250,
+        monthly_quota_calls=None,
+    )
     PlanFactory(offering=offering, name="Free", price_minor=0)
     return offering
 
@@ -90,8 +95,9 @@ def test_a_stripe_failure_is_logged_and_the_offering_is_published_anyway(
     stripe_client._client.cache_clear()
 
     # When
-    with caplog.at_level(logging.WARNING, logger="billing.tasks"), django_capture_on_commit_callbacks(
-        execute=True
+    with (
+        caplog.at_level(logging.WARNING, logger="billing.tasks"),
+        django_capture_on_commit_callbacks(execute=True),
     ):
         offering = offering_approve(offering=pending, actor=operator)
 

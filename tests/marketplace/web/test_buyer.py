@@ -59,8 +59,9 @@ def test_free_plan_order_ends_done_with_an_active_subscription(
     client.force_login(user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(reverse("marketplace:order-plan", args=[plan.uuid]),
-                               {"organization": str(organization.uuid)})
+        response = client.post(
+            reverse("marketplace:order-plan", args=[plan.uuid]), {"organization": str(organization.uuid)}
+        )
 
     order = Order.objects.get()
     assert response.status_code == 302
@@ -77,8 +78,9 @@ def test_member_without_managing_role_cannot_order(client):
     plan = PlanFactory()
     client.force_login(user)
 
-    response = client.post(reverse("marketplace:order-plan", args=[plan.uuid]),
-                           {"organization": str(organization.uuid)})
+    response = client.post(
+        reverse("marketplace:order-plan", args=[plan.uuid]), {"organization": str(organization.uuid)}
+    )
 
     assert response.status_code == 400
     assert Order.objects.count() == 0
@@ -89,8 +91,9 @@ def test_ordering_for_another_users_organisation_is_refused(client, user, organi
     plan = PlanFactory()
     client.force_login(user)
 
-    response = client.post(reverse("marketplace:order-plan", args=[plan.uuid]),
-                           {"organization": str(stranger_org.uuid)})
+    response = client.post(
+        reverse("marketplace:order-plan", args=[plan.uuid]), {"organization": str(stranger_org.uuid)}
+    )
 
     assert response.status_code == 400
     assert "organization" in response.context["form"].errors
@@ -153,9 +156,7 @@ def test_empty_dashboard_invites_to_browse(client, user, organization):
     assert "Browse the marketplace" in response.content.decode()
 
 
-def test_change_plan_and_cancel_subscription(
-    client, user, organization, django_capture_on_commit_callbacks
-):
+def test_change_plan_and_cancel_subscription(client, user, organization, django_capture_on_commit_callbacks):
     resource = ResourceFactory(organization=organization, plan__price_minor=9900)
     cheaper = PlanFactory(offering=resource.offering, name="Lite", price_minor=900)
     client.force_login(user)

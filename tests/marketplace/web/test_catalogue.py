@@ -52,7 +52,9 @@ def test_catalogue_search_category_capability_and_price_filters(client):
     cheap_first = _names(client.get(CATALOGUE, {"price_max": "29", "sort": "price"}))
     assert cheap_first == ["Support Assistant", "Support Agent"]
     assert _names(client.get(CATALOGUE, {"sort": "price_desc"})) == [
-        "Invoice Automation", "Support Agent", "Support Assistant",
+        "Invoice Automation",
+        "Support Agent",
+        "Support Assistant",
     ]
 
 
@@ -149,7 +151,10 @@ def test_subscriber_can_review_once_and_rating_updates(client):
     assert response.status_code == 302
     review = Review.objects.get()
     assert (review.organization, review.rating, review.text, review.author) == (
-        resource.organization, 4, "Solid.", user,
+        resource.organization,
+        4,
+        "Solid.",
+        user,
     )
     offering.refresh_from_db()
     assert (offering.rating_count, str(offering.rating_average)) == (1, "4.00")
@@ -157,9 +162,7 @@ def test_subscriber_can_review_once_and_rating_updates(client):
     assert again.context["review_form"] is None
 
 
-def test_non_subscriber_review_is_refused_and_nothing_is_saved(
-    client, user, organization
-):
+def test_non_subscriber_review_is_refused_and_nothing_is_saved(client, user, organization):
     offering = PlanFactory().offering
     client.force_login(user)
 

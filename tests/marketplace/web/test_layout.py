@@ -39,10 +39,15 @@ def test_buyer_without_seller_account_is_offered_to_sell(client, user, organizat
 def test_login_page_offers_the_openid_connect_provider(client, settings):
     settings.SOCIALACCOUNT_PROVIDERS = {
         "openid_connect": {
-            "APPS": [{
-                "provider_id": "keycloak", "name": "Keycloak", "client_id": "cmp", "secret": "s",
-                "settings": {"server_url": "https://sso.example.com/realms/cmp"},
-            }],
+            "APPS": [
+                {
+                    "provider_id": "keycloak",
+                    "name": "Keycloak",
+                    "client_id": "cmp",
+                    "secret": "s",
+                    "settings": {"server_url": "https://sso.example.com/realms/cmp"},
+                }
+            ],
         },
     }
 

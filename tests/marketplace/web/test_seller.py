@@ -28,28 +28,50 @@ def _offering_url(provider, offering, suffix=""):
 def test_seller_creates_an_offering_adds_a_plan_and_submits(client, user, provider):
     client.force_login(user)
 
-    response = client.post(reverse("marketplace:provider-dashboard", args=[provider.uuid]),
-                           {"name": "Helpdesk Agent", "category": "agents", "summary": "Answers tickets."})
+    response = client.post(
+        reverse("marketplace:provider-dashboard", args=[provider.uuid]),
+        {"name": "Helpdesk Agent", "category": "agents", "summary": "Answers tickets."},
+    )
     offering = Offering.objects.get()
     assert response.status_code == 302
     assert response["Location"] == _offering_url(provider, offering)
     assert (offering.name, offering.category.slug, offering.state) == ("Helpdesk Agent", "agents", "draft")
 
-    response = client.post(_offering_url(provider, offering, "plans/"), {
-        "new-name": "Starter", "new-description": "", "new-price": "29.50", "new-billing_period": "month",
-        "new-monthly_quota_calls": "1000", "new-rate_limit_per_minute": "20",
-        "new-overage_price_per_1000": "", "new-trial_days": "14", "new-sort_order": "0",
-    })
+    response = client.post(
+        _offering_url(provider, offering, "plans/"),
+        {
+            "new-name": "Starter",
+            "new-description": "",
+            "new-price": "29.50",
+            "new-billing_period": "month",
+            "new-monthly_quota_calls": "1000",
+            "new-rate_limit_per_minute": "20",
+            "new-overage_price_per_1000": "",
+            "new-trial_days": "14",
+            "new-sort_order": "0",
+        },
+    )
     assert response.status_code == 302
     plan = Plan.objects.get()
-    assert (plan.name, plan.price_minor, plan.monthly_quota_calls, plan.overage_price_per_1000_minor,
-            plan.trial_days) == ("Starter", 2950, 1000, None, 14)
+    assert (
+        plan.name,
+        plan.price_minor,
+        plan.monthly_quota_calls,
+        plan.overage_price_per_1000_minor,
+        plan.trial_days,
+    ) == ("Starter", 2950, 1000, None, 14)
 
-    client.post(_offering_url(provider, offering), {
-        "name": "Helpdesk Agent", "category": "agents", "summary": "Answers tickets.",
-        "description": "# Helpdesk\nAnswers your customers.", "capabilities": ["chat", "api"],
-        "tags": "support, Help",
-    })
+    client.post(
+        _offering_url(provider, offering),
+        {
+            "name": "Helpdesk Agent",
+            "category": "agents",
+            "summary": "Answers tickets.",
+            "description": "# Helpdesk\nAnswers your customers.",
+            "capabilities": ["chat", "api"],
+            "tags": "support, Help",
+        },
+    )
     offering.refresh_from_db()
     assert (offering.capabilities, offering.tags) == (["chat", "api"], ["support", "help"])
 
@@ -90,10 +112,17 @@ def test_bad_plan_input_shows_errors_inline_and_saves_nothing(client, user, prov
     offering = OfferingFactory(provider=provider, state="draft")
     client.force_login(user)
 
-    response = client.post(_offering_url(provider, offering, "plans/"), {
-        "new-name": "", "new-price": "-5", "new-billing_period": "month", "new-rate_limit_per_minute": "0",
-        "new-trial_days": "400", "new-sort_order": "0",
-    })
+    response = client.post(
+        _offering_url(provider, offering, "plans/"),
+        {
+            "new-name": "",
+            "new-price": "-5",
+            "new-billing_period": "month",
+            "new-rate_limit_per_minute": "0",
+            "new-trial_days": "400",
+            "new-sort_order": "0",
+        },
+    )
 
     assert response.status_code == 400
     form = response.context["new_plan_form"]
@@ -108,15 +137,25 @@ def test_edit_plan_and_apply_template(client, user, provider):
 
     client.post(_offering_url(provider, offering, "plans/template/"))
     assert list(offering.plans.values_list("name", "price_minor")) == [
-        ("Starter", 2900), ("Professional", 9900), ("Enterprise", 29900),
+        ("Starter", 2900),
+        ("Professional", 9900),
+        ("Enterprise", 29900),
     ]
     starter = offering.plans.get(name="Starter")
     prefix = f"plan-{starter.uuid}"
-    response = client.post(_offering_url(provider, offering, f"plans/{starter.uuid}/"), {
-        f"{prefix}-name": "Starter", f"{prefix}-price": "19", f"{prefix}-billing_period": "month",
-        f"{prefix}-monthly_quota_calls": "500", f"{prefix}-rate_limit_per_minute": "10",
-        f"{prefix}-overage_price_per_1000": "1.25", f"{prefix}-trial_days": "0", f"{prefix}-sort_order": "0",
-    })
+    response = client.post(
+        _offering_url(provider, offering, f"plans/{starter.uuid}/"),
+        {
+            f"{prefix}-name": "Starter",
+            f"{prefix}-price": "19",
+            f"{prefix}-billing_period": "month",
+            f"{prefix}-monthly_quota_calls": "500",
+            f"{prefix}-rate_limit_per_minute": "10",
+            f"{prefix}-overage_price_per_1000": "1.25",
+            f"{prefix}-trial_days": "0",
+            f"{prefix}-sort_order": "0",
+        },
+    )
     assert response.status_code == 302
     starter.refresh_from_db()
     assert (starter.price_minor, starter.monthly_quota_calls) == (1900, 500)
