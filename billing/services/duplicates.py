@@ -37,9 +37,7 @@ def duplicate_subscription_cancel(
                 params={
                     "prorate": False,
                     "invoice_now": False,
-                    "cancellation_details": {
-                        "comment": f"Duplicate of {kept_subscription_id} for order {order.uuid}; refunded."
-                    },
+                    "cancellation_details": {"comment": _reason(order, kept_subscription_id)},
                 },
                 options={"idempotency_key": f"cmp-duplicate-cancel-{subscription_id}"},
             )
@@ -54,6 +52,12 @@ def duplicate_subscription_cancel(
     if record.refunded_at is None:
         _refund_first_payment(record, subscription)
     return record
+
+
+def _reason(order: Order, kept_subscription_id: str) -> str:
+    if kept_subscription_id:
+        return f"Duplicate of {kept_subscription_id} for order {order.uuid}; refunded."
+    return f"Paid after order {order.uuid} was withdrawn; refunded."
 
 
 def _invoice_id(subscription: dict) -> str:

@@ -64,6 +64,9 @@ def _items(subscription: dict) -> tuple[dict | None, dict | None]:
     return fixed, metered
 
 
+WITHDRAWN_ORDER_STATES = (OrderState.CANCELED, OrderState.REJECTED)
+
+
 def _configs_of(resource_id: int | None) -> list[CustomerAgentConfig]:
     """The agent configs a subscription pays for: its own, or those of the subscriptions a bundle includes."""
     if resource_id is None:
@@ -96,6 +99,12 @@ def subscription_sync(*, subscription: dict) -> BillingSubscription | None:
     order = Order.objects.filter(uuid=order_uuid).first() if order_uuid else None
     if order is None:
         logger.warning("Stripe subscription %s names no order of ours; ignored.", subscription.get("id"))
+        return None
+    if order.state in WITHDRAWN_ORDER_STATES:
+        # The buyer cancelled (or an operator rejected) the order while its checkout was still open, then
+        # paid: nothing will be provided for it, so the payment goes back.
+        if subscription.get("status") in PAID_STATUSES:
+            duplicate_subscription_cancel(order=order, kept_subscription_id="", subscription=subscription)
         return None
     billing = billing_subscription_for_order(order=order)
     with transaction.atomic():

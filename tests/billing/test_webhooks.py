@@ -322,3 +322,31 @@ def test_processing_an_event_is_measured_for_the_webhook_lag_metric(
     )
 
     assert REGISTRY.get_sample_value("cmp_webhook_processing_lag_seconds_count", labels) == before + 1
+
+
+def test_a_payment_for_an_order_cancelled_while_its_checkout_was_open_is_refunded(
+    stripe_fake, order, user, client, django_capture_on_commit_callbacks
+):
+    # Given the buyer opened Stripe Checkout, then cancelled the order in CMP, then paid anyway
+    from billing.models import DuplicateSubscription
+    from marketplace.services.orders import order_cancel
+
+    session_id = start_checkout(client_for(user), order)["session_id"]
+    order_cancel(order=order, actor=user)
+    events = stripe_fake.complete_checkout(session_id)
+    subscription_id = events["checkout.session.completed"]["data"]["object"]["subscription"]
+
+    # When Stripe's events arrive (twice)
+    for event in (events["checkout.session.completed"], events["invoice.paid"], events["invoice.paid"]):
+        assert deliver(client, stripe_fake, event, django_capture_on_commit_callbacks).status_code == 200
+
+    # Then nothing is provided, the Stripe subscription is cancelled and the payment refunded once
+    order.refresh_from_db()
+    assert order.state == OrderState.CANCELED
+    assert Resource.objects.filter(organization=order.organization).count() == 0
+    assert stripe_fake.objects[subscription_id]["status"] == "canceled"
+    refunds = stripe_fake.of_type("refund")
+    assert [(item["amount"], item["reason"]) for item in refunds] == [(2900, "duplicate")]
+    record = DuplicateSubscription.objects.get()
+    assert (record.stripe_subscription_id, record.kept_subscription_id) == (subscription_id, "")
+    assert record.amount_refunded_minor == 2900
