@@ -42,7 +42,8 @@ if not SECRET_KEY:
 SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Production: the site's own host unless ALLOWED_HOSTS names them; its origin is trusted for CSRF when https.
 ALLOWED_HOSTS = env_list(
-    "ALLOWED_HOSTS", "127.0.0.1,localhost,testserver" if DEBUG else SITE_URL.split("://")[-1].split("/")[0].split(":")[0]
+    "ALLOWED_HOSTS",
+    "127.0.0.1,localhost,testserver" if DEBUG else SITE_URL.split("://")[-1].split("/")[0].split(":")[0],
 )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", SITE_URL if SITE_URL.startswith("https://") else "")
 

@@ -40,7 +40,6 @@ def database_url_of_test_run() -> str:
     return f"postgres://{quote(database['USER'])}@{host}:{database['PORT']}/{quote(name)}"
 
 
-
 def reset_connections() -> None:
     """Forget the broker connection pool and result backend made for the previous configuration.
 

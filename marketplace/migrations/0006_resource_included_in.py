@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='resource',
             name='included_in',
-            field=models.ForeignKey(blank=True, help_text='The bundle subscription that created this one; it is changed and cancelled with the bundle.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='included_resources', to='marketplace.resource'),
+            field=models.ForeignKey(blank=True, help_text='The bundle subscription that made this one; it changes and ends with the bundle.', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='included_resources', to='marketplace.resource'),
         ),
     ]

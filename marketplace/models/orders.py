@@ -51,7 +51,7 @@ class Resource(PublicModel):
         null=True,
         blank=True,
         related_name="included_resources",
-        help_text="The bundle subscription that created this one; it is changed and cancelled with the bundle.",
+        help_text="The bundle subscription that made this one; it changes and ends with the bundle.",
     )
 
     class Meta:

@@ -24,9 +24,7 @@ urlpatterns = [
     ),
     path(f"{AGENT}versions/", views.agent_version_create, name="agent-version-create"),
     path(f"{AGENT}versions/compare/", views.agent_compare, name="agent-compare"),
-    path(
-        f"{AGENT}versions/<uuid:version_uuid>/rollout/", views.agent_rollout, name="agent-version-rollout"
-    ),
+    path(f"{AGENT}versions/<uuid:version_uuid>/rollout/", views.agent_rollout, name="agent-version-rollout"),
     path(f"{AGENT}analytics/", views.agent_analytics_page, name="agent-analytics"),
     path("providers/<uuid:uuid>/organizations/", views.provider_customers, name="provider-customers"),
 ]
