@@ -140,6 +140,13 @@ class BaseRuntimeClient:
             self._sleep(self.backoff * 2 ** (attempt - 1) * (1 + random.random()))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
+    def _probe(self, path: str) -> bool:
+        """A health probe: a runtime that is down is an answer (False), not an error to retry or log."""
+        try:
+            return self._http.get(path).is_success
+        except httpx.HTTPError:
+            return False
+
     @staticmethod
     def _detail(response: httpx.Response) -> str:
         try:
@@ -215,10 +222,7 @@ class LfxServeClient(BaseRuntimeClient):
     kind = "lfx"
 
     def health(self) -> bool:
-        try:
-            return self._request("GET", "/health", idempotent=False).is_success
-        except RuntimeUnavailable:
-            return False
+        return self._probe("/health")
 
     def list_flow_ids(self) -> list[str]:
         response = self._request("GET", "/flows")
@@ -297,10 +301,7 @@ class LangflowClient(BaseRuntimeClient):
         return {f"X-LANGFLOW-GLOBAL-VAR-{name}": value for name, value in variables.items()}
 
     def health(self) -> bool:
-        try:
-            return self._request("GET", "/health_check", idempotent=False).is_success
-        except RuntimeUnavailable:
-            return False
+        return self._probe("/health_check")
 
     def deploy_flow(self, flow: dict, *, flow_id: str, name: str) -> DeployedFlow:
         self.delete_flow(flow_id)  # redeploy = replace: Langflow has no overwrite on create
