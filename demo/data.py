@@ -43,6 +43,7 @@ from marketplace.services.organizations import (
     service_provider_set_trusted,
 )
 from marketplace.services.reviews import review_create
+from marketplace_ai.services.documents import document_add_qa
 from runtime_bridge.services import flow_import
 
 DEFAULT_DEMO_PASSWORD = "demo-password-123"  # noqa: S105 - a published demo password, for local use only
@@ -54,6 +55,27 @@ BUYER_ORGANIZATION = "Globex Corporation"
 SUBSCRIBED_PRODUCT = "Customer Support Agent"
 SUBSCRIBED_PLAN = "Professional"
 DEMO_PAYMENT_REFERENCE = "DEMO-INVOICE-0001"
+
+
+HELP_CENTRE_NAME = "Globex help centre"
+HELP_CENTRE = [
+    {
+        "question": "How do I return an item?",
+        "answer": "Returns are free within 30 days. Open Orders in your Globex account, choose the item "
+        "and press Return; print the label and drop the parcel at any post office. Refunds reach your card "
+        "within 5 working days of the parcel arriving.",
+    },
+    {
+        "question": "When will my order arrive?",
+        "answer": "Orders placed before 2 pm on a working day ship the same day. Standard delivery takes "
+        "2 to 3 working days; express delivery arrives the next working day.",
+    },
+    {
+        "question": "How do I reset my password?",
+        "answer": "On the sign-in page press Forgot password, enter your email address and follow the link "
+        "we send you. The link works for one hour.",
+    },
+]
 
 
 def demo_password() -> str:
@@ -392,4 +414,17 @@ def seed_demo(*, flows: dict[str, dict], password: str | None = None) -> DemoRes
     if resource is not None and not Review.objects.filter(offering=offering, organization=globex).exists():
         review_create(offering=offering, organization=globex, author=buyer, rating=5, text=REVIEW_TEXT)
         result.created.append(f"review of {offering.name}")
+    if resource is not None:
+        _help_centre(resource, buyer=buyer, result=result)
     return result
+
+
+def _help_centre(resource: Resource, *, buyer: User, result: DemoResult) -> None:
+    """Globex's help-centre answers, so the demo agent answers from real knowledge out of the box."""
+    config = getattr(resource, "agent_config", None)
+    if config is None or config.knowledge_base is None or config.knowledge_base.documents.exists():
+        return
+    document_add_qa(
+        knowledge_base=config.knowledge_base, qa_pairs=HELP_CENTRE, actor=buyer, name=HELP_CENTRE_NAME
+    )
+    result.created.append(f"help centre for {resource.name}")

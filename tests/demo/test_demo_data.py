@@ -68,7 +68,7 @@ def test_seeding_twice_creates_nothing_the_second_time(seed):
 
     second = seed(password="demo-password-123")
 
-    assert len(first.created) == 13
+    assert len(first.created) == 14
     assert second.created == []
     assert _counts() == counts
     assert {user.email: (user.password, user.is_staff) for user in User.objects.all()} == users
@@ -157,6 +157,12 @@ def test_the_buyer_has_one_active_paid_subscription_and_a_review(seed):
     ]
     config = resource.agent_config
     assert (config.deployment_state, config.runtime_flow_id) == ("deployed", str(config.uuid))
+    help_centre = config.knowledge_base.documents.get()
+    assert (help_centre.name, help_centre.status, help_centre.chunk_count) == (
+        "Globex help centre",
+        "indexed",
+        3,
+    )
     review = Review.objects.get()
     assert (review.organization, review.rating, review.author.email) == (globex, 5, "buyer@cmp.local")
     resource.offering.refresh_from_db()
@@ -190,7 +196,7 @@ def test_a_subscription_left_to_a_worker_is_reported_and_reviewed_on_the_next_se
 
     order.refresh_from_db()
     assert order.state == "done"
-    assert second.created == ["review of Customer Support Agent"]
+    assert second.created == ["review of Customer Support Agent", "help centre for Customer Support Agent"]
     assert second.notes == []
     assert Review.objects.count() == 1
 
