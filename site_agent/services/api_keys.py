@@ -1,8 +1,11 @@
 """Buyer API keys: create (shown once), revoke, rotate, and the cached check used on every agent call.
 
-A validated key's context is cached in the shared cache (Redis in production) under the key's hash;
-revoking a key, or changing or suspending its config, deletes those entries, so every process sees the change
-on its next request. "Last used" is buffered in memory and written in batches.
+A checked key's outcome is cached in the shared cache (Redis in production) under the key's hash, and each
+process keeps a near copy that Redis invalidates (`cmp.cache.NearCache`), so a cached check costs no round
+trip. Revoking a key overwrites its entry with the revoked outcome; changing or suspending its config deletes
+its entries; every process sees either on its next request. A check that loaded from the database only adds
+its outcome when no entry exists, so it cannot overwrite a revocation that committed meanwhile. "Last used"
+is buffered in memory and written in batches.
 """
 
 import threading
@@ -13,6 +16,7 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from cmp.cache import NearCache
 from marketplace.models import ResourceState
 from site_agent.errors import ApplicationError, ConflictError
 from site_agent.keys import display_prefix, generate_key, hash_key, is_well_formed
@@ -22,6 +26,7 @@ CACHE_PREFIX = "cmp:apikey:"
 CACHE_SECONDS = 300
 MAX_ACTIVE_KEYS_PER_CONFIG = 20
 LAST_USED_FLUSH_SECONDS = 30
+_near = NearCache(CACHE_PREFIX, ttl=60)
 
 
 @dataclass(frozen=True)
@@ -74,8 +79,8 @@ def api_key_revoke(*, api_key: ApiKey, actor) -> ApiKey:
         raise ConflictError("This key is already revoked.", code="revoked")
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at", "updated_at"])
-    key_hash = api_key.key_hash
-    transaction.on_commit(lambda: cache.delete(_cache_key(key_hash)))
+    revoked = KeyCheck(valid=False, reason="revoked", key_id=api_key.pk)
+    transaction.on_commit(lambda: cache.set(_cache_key(api_key.key_hash), asdict(revoked), CACHE_SECONDS))
     return api_key
 
 
@@ -147,16 +152,20 @@ def _load(key_hash: str) -> KeyCheck:
     return KeyCheck(valid=True, key_id=api_key.pk, config_id=config.pk, context=context)
 
 
+def _shared_check(key_hash: str) -> KeyCheck:
+    cached = cache.get(_cache_key(key_hash))
+    if cached is None:
+        cached = asdict(_load(key_hash))
+        cache.add(_cache_key(key_hash), cached, CACHE_SECONDS)  # never over a revocation made meanwhile
+    return KeyCheck(**cached)
+
+
 def api_key_check(*, key: str) -> KeyCheck:
     """Validate a presented key. Malformed keys never reach the database; results are cached."""
     if not is_well_formed(key):
         return KeyCheck(valid=False, reason="malformed")
     key_hash = hash_key(key)
-    cached = cache.get(_cache_key(key_hash))
-    result = KeyCheck(**cached) if cached is not None else None
-    if result is None:
-        result = _load(key_hash)
-        cache.set(_cache_key(key_hash), asdict(result), CACHE_SECONDS)
+    result = _near.get_or_fetch(_cache_key(key_hash), lambda: _shared_check(key_hash))
     if result.valid:
         expires_at = result.context.get("expires_at")
         if expires_at is not None and expires_at <= time.time():

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from marketplace.models import ResourceState
 from site_agent.keys import generate_key
 from site_agent.models import ApiKey
+from site_agent.services import api_keys
 from site_agent.services.api_keys import api_key_create, api_key_flush_last_used, api_key_revoke
 from site_agent.services.configs import config_archive, config_suspend, config_update
 from tests.site_agent.factories import ConfigFactory
@@ -181,6 +182,27 @@ def test_revocation_applies_to_the_next_call_with_the_cache_warm(
 
     with django_capture_on_commit_callbacks(execute=True):
         api_key_revoke(api_key=ApiKey.objects.get(), actor=None)
+    response = _auth(runtime, key)
+
+    assert response.status_code == 401
+    assert response.json() == {"valid": False, "reason": "revoked"}
+
+
+def test_a_check_that_raced_a_revocation_cannot_leave_the_key_cached_as_valid(
+    runtime, config, key, monkeypatch, django_capture_on_commit_callbacks
+):
+    load = api_keys._load
+
+    def load_then_revocation_commits(key_hash):
+        loaded = load(key_hash)  # read while the key was still active ...
+        with django_capture_on_commit_callbacks(execute=True):  # ... then revoked before it is cached
+            api_key_revoke(api_key=ApiKey.objects.get(), actor=None)
+        return loaded
+
+    monkeypatch.setattr(api_keys, "_load", load_then_revocation_commits)
+    assert _auth(runtime, key).status_code == 200  # the call that raced the revocation
+    monkeypatch.undo()
+
     response = _auth(runtime, key)
 
     assert response.status_code == 401
