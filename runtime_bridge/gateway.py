@@ -24,7 +24,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -49,9 +49,10 @@ from runtime_bridge.runtime_client import (
     get_runtime_client,
 )
 from site_agent.models import ConfigState, CustomerAgentConfig, UsageDaily, UsageSource
+from site_agent.selectors import demo_usage_calls
 from site_agent.services.api_keys import api_key_check
 from site_agent.services.configs import domain_is_allowed
-from site_agent.services.usage import UsageInput, usage_record
+from site_agent.services.usage import UsageInput, demo_usage_record, usage_record
 from site_agent.services.webhooks import WebhookEvent, webhook_emit
 
 logger = logging.getLogger(__name__)
@@ -474,6 +475,7 @@ class PreparedChat:
     variables: dict[str, str]
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     config_id: int | None = None  # None for a demo: nothing is recorded against a buyer
+    demo_offering_id: int | None = None  # a demo's usage is counted for the seller, never billed
     usage_source: str = UsageSource.GATEWAY
     on_failure: list = field(default_factory=list)
 
@@ -560,7 +562,13 @@ def _usage_for(prepared: PreparedChat, output: str, raw=None) -> Usage:
 
 
 def _record(prepared: PreparedChat, usage: Usage) -> None:
-    if prepared.config_id is None:
+    if prepared.demo_offering_id is not None:
+        demo_usage_record(
+            offering_id=prepared.demo_offering_id,
+            day=timezone.now().date(),
+            tokens_input=usage.tokens_input,
+            tokens_output=usage.tokens_output,
+        )
         return
     usage_record(
         events=[
@@ -830,15 +838,9 @@ def _demo_counter_keys(offering: Offering, session_id: str, client_ip: str, day:
     ]
 
 
-def demo_calls_key(*, offering: Offering, day: str) -> str:
-    return f"cmp:demo:calls:{offering.uuid}:{day}"
-
-
-def demo_call_count(*, offering: Offering, day: str | None = None) -> int:
-    """How many demo messages an offering answered on a UTC day (today by default). Demo calls have no
-    buyer config, so they are counted in the cache rather than in the usage tables."""
-    day = day or timezone.now().date().isoformat()
-    return int(cache.get(demo_calls_key(offering=offering, day=day)) or 0)
+def demo_call_count(*, offering: Offering, day: date | None = None) -> int:
+    """How many messages an offering's demo answered on a UTC day (today by default)."""
+    return demo_usage_calls(offering_id=offering.pk, day=day or timezone.now().date())
 
 
 def _increment(key: str, timeout: int) -> int:
@@ -865,8 +867,8 @@ def demo_chat_prepare(
     *, offering: Offering, message, session_id=None, client_ip: str
 ) -> tuple[PreparedChat, DemoAllowance]:
     """A demo message: counted against the visitor's daily allowance (per session and per IP, the tighter
-    wins), run on the offering's demo flow with no documents and no buyer, recorded nowhere but the
-    offering's demo call counter."""
+    wins), run on the offering's demo flow with no documents and no buyer; an answer is counted in the
+    offering's demo usage (`DemoUsageDaily`), never against a buyer."""
     text = clean_input(message)
     conversation = clean_session_id(session_id)
     limit = settings.CHAT_DEMO_MESSAGES_PER_DAY
@@ -902,12 +904,9 @@ def demo_chat_prepare(
             system_prompt="",
         ),
         config_id=None,
-        usage_source=UsageSource.DEMO,
+        demo_offering_id=offering.pk,
         on_failure=[lambda: [_decrement(key) for key in keys]],
     )
-    calls_key = demo_calls_key(offering=offering, day=day)
-    _increment(calls_key, timeout=8 * 24 * 3600)
-    prepared.on_failure.append(lambda: _decrement(calls_key))
     return prepared, DemoAllowance(remaining=limit - max(counts), limit=limit)
 
 

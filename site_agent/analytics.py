@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from marketplace.models import Order, OrderState, Resource, ResourceState, ServiceProvider
-from site_agent.models import AgentIdentity, ConfigState, CustomerAgentConfig, UsageDaily
+from site_agent.models import AgentIdentity, ConfigState, CustomerAgentConfig, DemoUsageDaily, UsageDaily
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 365
@@ -74,8 +74,8 @@ def agent_analytics(
 ) -> AgentAnalytics:
     """Deployments (configs ever created and those live now), usage and revenue over a window of days.
 
-    Active deployments are configs in state active whose subscription is OK. Usage sums `UsageDaily`;
-    revenue sums the cost of done orders paid inside the window, per currency.
+    Active deployments are configs in state active whose subscription is OK. Usage sums `UsageDaily`, demo
+    messages `DemoUsageDaily`; revenue sums the cost of done orders paid inside the window, per currency.
     """
     days = max(1, min(int(days), MAX_DAYS))
     end = today or timezone.localdate()
@@ -94,7 +94,6 @@ def agent_analytics(
         .values("day")
         .annotate(
             api_calls=Sum("api_calls"),
-            demo_calls=Sum("demo_calls"),
             tokens_input=Sum("tokens_input"),
             tokens_output=Sum("tokens_output"),
         )
@@ -106,9 +105,15 @@ def agent_analytics(
         result.calls_per_day.append(DayUsage(day=day, api_calls=row["api_calls"] if row else 0))
     for row in per_day.values():
         result.api_calls += row["api_calls"]
-        result.demo_calls += row["demo_calls"]
         result.tokens_input += row["tokens_input"]
         result.tokens_output += row["tokens_output"]
+
+    result.demo_calls = (
+        DemoUsageDaily.objects.filter(offering_id=agent.offering_id, day__gte=start, day__lte=end).aggregate(
+            calls=Sum("calls")
+        )["calls"]
+        or 0
+    )
 
     result.revenue = [
         Revenue(currency=row["currency"], amount_minor=row["amount"])

@@ -205,7 +205,6 @@ class UsageSource(models.TextChoices):
     RUNTIME = "runtime", "External runtime"
     GATEWAY = "gateway", "Chat gateway"
     AUTOMATION = "automation", "Automation run"
-    DEMO = "demo", "Try-before-buying demo"
 
 
 class UsageEvent(models.Model):
@@ -239,7 +238,6 @@ class UsageDaily(models.Model):
     api_calls = models.PositiveBigIntegerField(default=0)
     tokens_input = models.PositiveBigIntegerField(default=0)
     tokens_output = models.PositiveBigIntegerField(default=0)
-    demo_calls = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ["config_id", "day"]
@@ -248,6 +246,28 @@ class UsageDaily(models.Model):
 
     def __str__(self) -> str:
         return f"{self.config_id} {self.day}"
+
+
+class DemoUsageDaily(models.Model):
+    """Messages an offering's try-before-buying demo answered per UTC day: for its seller, never billed."""
+
+    offering = models.ForeignKey(
+        "marketplace.Offering", on_delete=models.CASCADE, related_name="demo_usage_days"
+    )
+    day = models.DateField()
+    calls = models.PositiveBigIntegerField(default=0)
+    tokens_input = models.PositiveBigIntegerField(default=0)
+    tokens_output = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["offering_id", "day"]
+        verbose_name_plural = "demo usage days"
+        constraints = [
+            models.UniqueConstraint(fields=["offering", "day"], name="demo_usage_daily_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offering_id} {self.day}"
 
 
 class WebhookEndpoint(PublicModel):

@@ -18,6 +18,7 @@ from site_agent.models import (
     AgentVersion,
     ApiKey,
     CustomerAgentConfig,
+    DemoUsageDaily,
     UsageDaily,
     WebhookDelivery,
     WebhookEndpoint,
@@ -303,3 +304,9 @@ def config_newer_version(*, config: CustomerAgentConfig) -> AgentVersion | None:
     if current is None or current.created_at <= config.agent_version.created_at:
         return None
     return current
+
+
+def demo_usage_calls(*, offering_id: int, day: datetime.date) -> int:
+    """Messages an offering's demo answered on a UTC day."""
+    row = DemoUsageDaily.objects.filter(offering_id=offering_id, day=day).values_list("calls", flat=True)
+    return row.first() or 0

@@ -7,11 +7,11 @@ Totals are therefore exact under retries and parallel senders.
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.db import connection, transaction
 
-from site_agent.models import UsageDaily, UsageEvent, UsageSource
+from site_agent.models import DemoUsageDaily, UsageDaily, UsageEvent, UsageSource
 
 EVENT_COLUMNS = (
     "config_id",
@@ -71,13 +71,10 @@ def _insert_events(events: list[UsageInput]) -> list[tuple]:
 
 
 def _add_to_daily(inserted: list[tuple]) -> None:
-    totals: dict[tuple[int, object], list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for config_id, _event_id, day, api_calls, tokens_input, tokens_output, source in inserted:
+    totals: dict[tuple[int, object], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for config_id, _event_id, day, api_calls, tokens_input, tokens_output, _source in inserted:
         total = totals[(config_id, day)]
-        if source == UsageSource.DEMO:
-            total[3] += api_calls
-        else:
-            total[0] += api_calls
+        total[0] += api_calls
         total[1] += tokens_input
         total[2] += tokens_output
     if not totals:
@@ -85,13 +82,12 @@ def _add_to_daily(inserted: list[tuple]) -> None:
     table = UsageDaily._meta.db_table
     keys = sorted(totals)
     sql = (
-        f"INSERT INTO {table} (config_id, day, api_calls, tokens_input, tokens_output, demo_calls) "  # noqa: S608
-        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(keys))} "
+        f"INSERT INTO {table} (config_id, day, api_calls, tokens_input, tokens_output) "  # noqa: S608
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(keys))} "
         "ON CONFLICT (config_id, day) DO UPDATE SET "
         f"api_calls = {table}.api_calls + EXCLUDED.api_calls, "
         f"tokens_input = {table}.tokens_input + EXCLUDED.tokens_input, "
-        f"tokens_output = {table}.tokens_output + EXCLUDED.tokens_output, "
-        f"demo_calls = {table}.demo_calls + EXCLUDED.demo_calls"
+        f"tokens_output = {table}.tokens_output + EXCLUDED.tokens_output"
     )
     params: list = []
     for config_id, day in keys:
@@ -115,3 +111,16 @@ def usage_record(*, events: list[UsageInput]) -> list[bool]:
         results.append(key in new and key not in seen)
         seen.add(key)
     return results
+
+
+def demo_usage_record(*, offering_id: int, day: date, tokens_input: int, tokens_output: int) -> None:
+    """Count one message answered by an offering's demo. One upsert: concurrent messages add up."""
+    table = DemoUsageDaily._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (offering_id, day, calls, tokens_input, tokens_output) "  # noqa: S608
+            "VALUES (%s, %s, 1, %s, %s) ON CONFLICT (offering_id, day) DO UPDATE SET "
+            f"calls = {table}.calls + 1, tokens_input = {table}.tokens_input + EXCLUDED.tokens_input, "
+            f"tokens_output = {table}.tokens_output + EXCLUDED.tokens_output",
+            [offering_id, day, tokens_input, tokens_output],
+        )

@@ -9,7 +9,7 @@ from cmp.charts import bar_chart, nice_maximum
 from marketplace.models import Organization
 from runtime_bridge.services import flow_import
 from site_agent.analytics import agent_analytics, provider_customer_list
-from site_agent.models import AgentIdentity, CustomerAgentConfig, UsageDaily
+from site_agent.models import AgentIdentity, CustomerAgentConfig, DemoUsageDaily, UsageDaily
 from tests.conftest import client_for
 from tests.marketplace.factories import (
     MembershipFactory,
@@ -123,9 +123,10 @@ def seeded(provider):
     other_agent = make_agent(provider, name="Other Agent")
     other_config = deploy(other_agent)
 
-    UsageDaily.objects.create(
-        config=live, day=today, api_calls=5, tokens_input=50, tokens_output=70, demo_calls=2
-    )
+    UsageDaily.objects.create(config=live, day=today, api_calls=5, tokens_input=50, tokens_output=70)
+    DemoUsageDaily.objects.create(offering=agent.offering, day=today, calls=2, tokens_input=9)
+    DemoUsageDaily.objects.create(offering=agent.offering, day=today - datetime.timedelta(days=30), calls=40)
+    DemoUsageDaily.objects.create(offering=other_agent.offering, day=today, calls=500)
     UsageDaily.objects.create(config=archived, day=today, api_calls=3, tokens_input=30, tokens_output=10)
     UsageDaily.objects.create(
         config=live, day=today - datetime.timedelta(days=29), api_calls=7, tokens_input=1
@@ -153,7 +154,7 @@ def seeded(provider):
 def test_agent_analytics_counts_exactly_what_falls_in_the_window(seeded, django_assert_max_num_queries):
     agent, today = seeded
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         figures = agent_analytics(agent=agent, days=30, today=today)
 
     assert (figures.start, figures.end) == (today - datetime.timedelta(days=29), today)

@@ -1,13 +1,16 @@
 """Try before buying against a real `lfx serve`: the seller's current version runs as a demo flow deployed
 once per version; each visitor gets CHAT_DEMO_MESSAGES_PER_DAY messages per offering per day (per session
-and per IP); nothing is recorded against any buyer; the offering page has a "Try it" box."""
+and per IP); answers are counted as the offering's demo usage for its seller, never against any buyer; the
+offering page has a "Try it" box."""
 
 import pytest
+from django.utils import timezone
 
 from runtime_bridge import gateway
 from runtime_bridge.runtime_client import LfxServeClient, get_runtime_client
 from runtime_bridge.services import flow_import_version
-from site_agent.models import UsageEvent
+from site_agent.analytics import agent_analytics
+from site_agent.models import DemoUsageDaily, UsageDaily, UsageEvent
 from tests.marketplace.factories import OfferingFactory, PlanFactory
 from tests.runtime_bridge.chat_fixtures import list_agent
 
@@ -66,6 +69,12 @@ def test_five_free_messages_then_a_429_and_nothing_is_recorded_for_any_buyer(api
     assert 0 < int(refused["Retry-After"]) <= 24 * 3600
     assert gateway.demo_call_count(offering=offering) == 5
     assert UsageEvent.objects.count() == 0
+    assert UsageDaily.objects.count() == 0
+    demo_day = DemoUsageDaily.objects.get(offering=offering)
+    assert (demo_day.day, demo_day.calls) == (timezone.now().date(), 5)
+    assert demo_day.tokens_input > 0
+    assert demo_day.tokens_output > 0
+    assert agent_analytics(agent=offering.agent, days=1).demo_calls == 5  # the seller sees them
     demo_flow = gateway.demo_flow_id(offering=offering, version=offering.agent.current_version)
     assert deploys == [demo_flow]
     assert _runtime_flow_ids().count(demo_flow) == 1

@@ -1,17 +1,19 @@
 """Usage ingestion is idempotent and its daily totals exact, also with parallel senders that retry."""
 
+import datetime
 import threading
-from datetime import UTC, datetime
+from datetime import UTC
 
 import pytest
 from django.db import connection
 
-from site_agent.models import UsageDaily, UsageEvent
-from site_agent.services.usage import UsageInput, usage_record
+from site_agent.models import DemoUsageDaily, UsageDaily, UsageEvent
+from site_agent.services.usage import UsageInput, demo_usage_record, usage_record
+from tests.marketplace.factories import OfferingFactory
 from tests.site_agent.factories import ConfigFactory
 
-DAY_ONE = datetime(2026, 11, 24, 23, 59, tzinfo=UTC)
-DAY_TWO = datetime(2026, 11, 25, 0, 1, tzinfo=UTC)
+DAY_ONE = datetime.datetime(2026, 11, 24, 23, 59, tzinfo=UTC)
+DAY_TWO = datetime.datetime(2026, 11, 25, 0, 1, tzinfo=UTC)
 
 
 def _event(config, event_id, occurred_at=DAY_ONE, **extra):
@@ -40,22 +42,50 @@ def test_new_events_are_recorded_and_repeats_ignored():
 
 
 @pytest.mark.django_db
-def test_totals_are_split_by_utc_day_and_demo_calls_kept_apart():
+def test_totals_are_split_by_utc_day():
     config = ConfigFactory()
 
     usage_record(
         events=[
             _event(config, "late", DAY_ONE, api_calls=2),
             _event(config, "early", DAY_TWO, api_calls=3),
-            _event(config, "demo", DAY_TWO, source="demo"),
+            _event(config, "automation", DAY_TWO, source="automation"),
         ]
     )
 
-    days = list(UsageDaily.objects.filter(config=config).values_list("day", "api_calls", "demo_calls"))
-    assert [(day.isoformat(), calls, demo) for day, calls, demo in days] == [
-        ("2026-11-24", 2, 0),
-        ("2026-11-25", 3, 1),
-    ]
+    days = list(UsageDaily.objects.filter(config=config).values_list("day", "api_calls"))
+    assert [(day.isoformat(), calls) for day, calls in days] == [("2026-11-24", 2), ("2026-11-25", 4)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_messages_are_counted_per_offering_and_day_and_add_up_under_concurrency():
+    offering = OfferingFactory()
+    day = datetime.date(2026, 11, 25)
+    errors: list[Exception] = []
+
+    def answer(number: int) -> None:
+        try:
+            demo_usage_record(offering_id=offering.pk, day=day, tokens_input=number, tokens_output=1)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=answer, args=(number,)) for number in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    demo_usage_record(
+        offering_id=offering.pk, day=day + datetime.timedelta(days=1), tokens_input=0, tokens_output=0
+    )
+
+    assert errors == []
+    rows = DemoUsageDaily.objects.filter(offering=offering).values_list(
+        "day", "calls", "tokens_input", "tokens_output"
+    )
+    assert list(rows) == [(day, 20, sum(range(20)), 20), (day + datetime.timedelta(days=1), 1, 0, 0)]
+    assert UsageDaily.objects.count() == 0
 
 
 @pytest.mark.django_db(transaction=True)
