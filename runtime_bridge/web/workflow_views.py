@@ -1,4 +1,4 @@
-"""The buyer's automations pages, linked from an agent's Scheduling tab:
+"""The buyer's automations pages, the Automations tab of an agent's workspace:
 /organizations/<org>/agents/<agent>/automations/ (list and create) and one page per automation (edit, run
 now, webhook secret, run history).
 
@@ -8,50 +8,38 @@ member), another organisation's agent is a 404, and so is an agent whose offerin
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from cmp.errors import ApplicationError
-from marketplace import selectors as marketplace_selectors
 from runtime_bridge import workflows
 from runtime_bridge.models import Workflow
 from runtime_bridge.web.workflow_forms import WorkflowForm
-from site_agent import selectors as agent_selectors
+from site_agent.web.views import agent_workspace
 
 RUNS_PER_PAGE = 25
 
 
 class _Page:
-    """The organisation, the agent, and whether the viewer may change its automations."""
+    """The agent's workspace (its tabs, with Automations active) and whether the viewer may change things."""
 
     def __init__(self, request: HttpRequest, organization_uuid, config_uuid, *, change: bool = False):
-        self.organization = marketplace_selectors.organization_get_for_user(
-            user=request.user, uuid=organization_uuid
+        self.workspace = agent_workspace(
+            request, organization_uuid, config_uuid, tab="automations", change=change
         )
-        self.config = agent_selectors.config_get_for_organization(
-            organization=self.organization, uuid=config_uuid
-        )
-        if not workflows.config_has_scheduling(config=self.config):
-            raise Http404
-        self.can_manage = marketplace_selectors.user_can_manage(
-            user=request.user, organization=self.organization
-        )
-        self.can_edit = self.can_manage and not self.config.is_read_only
-        if change and not self.can_edit:
-            raise PermissionDenied(
-                "This agent was cancelled; it is read-only."
-                if self.config.is_read_only
-                else "Only the organisation's owners and managers change automations."
-            )
+        self.organization = self.workspace.organization
+        self.config = self.workspace.config
+        self.can_manage = self.workspace.can_manage
+        self.can_edit = self.workspace.can_edit
 
     def context(self, **extra) -> dict:
         return {
             "organization": self.organization,
             "config": self.config,
+            "workspace": self.workspace,
             "can_edit": self.can_edit,
             "can_manage": self.can_manage,
             "active_tab": "agents",

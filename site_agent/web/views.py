@@ -1,5 +1,5 @@
 """The buyer's agent workspace: /organizations/<org>/agents/ and, per agent, overview, persona, training,
-branding, API keys, widget, usage, integrations (webhooks) and scheduling.
+branding, API keys, widget, usage and integrations (webhooks); the Automations tab is runtime_bridge's.
 
 Access: members of the organisation see every page; owners and managers (and operators) change things,
 members get 403 on a change; another organisation's agent is a 404. An archived (cancelled) agent is
@@ -64,15 +64,16 @@ class Tab:
 
 
 TABS = [
-    Tab("overview", "Overview", "agent-overview"),
-    Tab("persona", "Persona", "agent-persona", Capability.PERSONA),
-    Tab("training", "Training", "agent-training", Capability.KNOWLEDGE_BASE),
-    Tab("branding", "Branding", "agent-branding", Capability.BRANDING),
-    Tab("keys", "API keys", "agent-keys", Capability.API),
-    Tab("widget", "Widget", "agent-widget", Capability.CHAT),
-    Tab("usage", "Usage", "agent-usage"),
-    Tab("integrations", "Integrations", "agent-integrations", Capability.INTEGRATIONS),
-    Tab("scheduling", "Scheduling", "agent-scheduling", Capability.SCHEDULING),
+    Tab("overview", "Overview", "site_agent:agent-overview"),
+    Tab("persona", "Persona", "site_agent:agent-persona", Capability.PERSONA),
+    Tab("training", "Training", "site_agent:agent-training", Capability.KNOWLEDGE_BASE),
+    Tab("branding", "Branding", "site_agent:agent-branding", Capability.BRANDING),
+    Tab("keys", "API keys", "site_agent:agent-keys", Capability.API),
+    Tab("widget", "Widget", "site_agent:agent-widget", Capability.CHAT),
+    Tab("usage", "Usage", "site_agent:agent-usage"),
+    Tab("integrations", "Integrations", "site_agent:agent-integrations", Capability.INTEGRATIONS),
+    # The automations pages live with the runtime (runtime_bridge) and render inside this layout.
+    Tab("automations", "Automations", "runtime_bridge:workflows", Capability.SCHEDULING),
 ]
 TAB_BY_SLUG = {tab.slug: tab for tab in TABS}
 
@@ -97,9 +98,10 @@ def _tab_available(tab: Tab, config: CustomerAgentConfig) -> bool:
     return not (tab.slug == "training" and config.knowledge_base_id is None)
 
 
-def _workspace(request: HttpRequest, organization_uuid, config_uuid, *, tab: str, change: bool = False):
+def agent_workspace(request: HttpRequest, organization_uuid, config_uuid, *, tab: str, change: bool = False):
     """The workspace of one agent, or 404 (not visible, or a page its offering does not have); 403 when
-    `change` is asked by a member who only looks, or on an archived agent."""
+    `change` is asked by a member who only looks, or on an archived agent. Pages of other apps that sit
+    among the agent's tabs (automations) use it too."""
     organization = marketplace_selectors.organization_get_for_user(user=request.user, uuid=organization_uuid)
     config = selectors.config_get_for_organization(organization=organization, uuid=config_uuid)
     if not _tab_available(TAB_BY_SLUG[tab], config):
@@ -109,7 +111,7 @@ def _workspace(request: HttpRequest, organization_uuid, config_uuid, *, tab: str
         {
             "slug": item.slug,
             "label": item.label,
-            "url": reverse(f"site_agent:{item.url_name}", args=[organization.uuid, config.uuid]),
+            "url": reverse(item.url_name, args=[organization.uuid, config.uuid]),
             "is_active": item.slug == tab,
         }
         for item in TABS
@@ -202,7 +204,7 @@ def _overview_status_context(workspace: Workspace) -> dict:
 @login_required
 @require_GET
 def agent_overview(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="overview")
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="overview")
     config = workspace.config
     usage = selectors.config_usage_summary(config=config, days=USAGE_DAYS)
     links = [
@@ -226,7 +228,7 @@ def agent_overview(request: HttpRequest, organization_uuid, config_uuid) -> Http
 @require_POST
 def agent_version_update(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
     """Move the agent to the seller's current version; the flow is redeployed in the background."""
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="overview", change=True)
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="overview", change=True)
     version = selectors.config_newer_version(config=workspace.config)
     if version is None:
         messages.info(request, "Your agent already runs the latest version.")
@@ -248,7 +250,7 @@ def agent_version_update(request: HttpRequest, organization_uuid, config_uuid) -
 @require_GET
 def agent_status(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
     """The deployment status block alone: polled by the overview while the agent is being set up."""
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="overview")
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="overview")
     return _render(
         request, "site_agent/includes/deployment_status.html", workspace, _overview_status_context(workspace)
     )
@@ -260,7 +262,7 @@ def agent_status(request: HttpRequest, organization_uuid, config_uuid) -> HttpRe
 @login_required
 @require_http_methods(["GET", "POST"])
 def agent_persona(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(
+    workspace = agent_workspace(
         request, organization_uuid, config_uuid, tab="persona", change=request.method == "POST"
     )
     config = workspace.config
@@ -283,7 +285,7 @@ def agent_persona(request: HttpRequest, organization_uuid, config_uuid) -> HttpR
 @login_required
 @require_http_methods(["GET", "POST"])
 def agent_branding(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(
+    workspace = agent_workspace(
         request, organization_uuid, config_uuid, tab="branding", change=request.method == "POST"
     )
     config = workspace.config
@@ -316,7 +318,7 @@ def agent_branding(request: HttpRequest, organization_uuid, config_uuid) -> Http
 @login_required
 @require_GET
 def agent_training(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="training")
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="training")
     knowledge_base = workspace.config.knowledge_base
     documents = list(knowledge_selectors.document_list_for_knowledge_base(knowledge_base=knowledge_base))
     return _render(
@@ -372,7 +374,7 @@ def _keys_page(
 @require_http_methods(["GET", "POST"])
 def agent_keys(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
     """List keys; a POST creates one and shows it in this response only (never stored, never cached)."""
-    workspace = _workspace(
+    workspace = agent_workspace(
         request, organization_uuid, config_uuid, tab="keys", change=request.method == "POST"
     )
     if request.method != "POST":
@@ -399,7 +401,7 @@ def agent_keys(request: HttpRequest, organization_uuid, config_uuid) -> HttpResp
 @login_required
 @require_POST
 def agent_key_rotate(request: HttpRequest, organization_uuid, config_uuid, key_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="keys", change=True)
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="keys", change=True)
     api_key = selectors.api_key_get_for_config(config=workspace.config, uuid=key_uuid)
     try:
         new_key, plaintext = api_key_rotate(api_key=api_key, actor=request.user)
@@ -412,7 +414,7 @@ def agent_key_rotate(request: HttpRequest, organization_uuid, config_uuid, key_u
 @login_required
 @require_POST
 def agent_key_revoke(request: HttpRequest, organization_uuid, config_uuid, key_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="keys", change=True)
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="keys", change=True)
     api_key = selectors.api_key_get_for_config(config=workspace.config, uuid=key_uuid)
     try:
         api_key_revoke(api_key=api_key, actor=request.user)
@@ -423,7 +425,7 @@ def agent_key_revoke(request: HttpRequest, organization_uuid, config_uuid, key_u
     return redirect(_page_url(workspace, "agent-keys"))
 
 
-# --- Widget, usage, scheduling -------------------------------------------------------------------
+# --- Widget and usage -----------------------------------------------------------------------------
 
 
 def is_light_colour(hex_colour: str) -> bool:
@@ -438,7 +440,7 @@ def is_light_colour(hex_colour: str) -> bool:
 @login_required
 @require_GET
 def agent_widget(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="widget")
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="widget")
     config = workspace.config
     embed_code = selectors.config_embed_code(config=config)
     branding_tab = next((tab for tab in workspace.tabs if tab["slug"] == "branding"), None)
@@ -468,7 +470,7 @@ def _chart_description(points: list[tuple[str, str, int]], unit: str) -> str:
 @login_required
 @require_GET
 def agent_usage(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="usage")
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="usage")
     usage = selectors.config_usage_summary(config=workspace.config, days=USAGE_DAYS)
     call_points = [
         (f"{day.day:%b} {day.day.day}", f"{day.day:%a %b} {day.day.day}", day.api_calls) for day in usage.days
@@ -503,8 +505,9 @@ def agent_usage(request: HttpRequest, organization_uuid, config_uuid) -> HttpRes
 @login_required
 @require_GET
 def agent_scheduling(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="scheduling")
-    return _render(request, "site_agent/agent_scheduling.html", workspace)
+    """The tab's former address: the automations page now sits among the tabs."""
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="automations")
+    return redirect("runtime_bridge:workflows", workspace.organization.uuid, workspace.config.uuid)
 
 
 # --- Integrations (outgoing webhooks) ------------------------------------------------------------
@@ -542,7 +545,7 @@ def _integrations_page(
 @require_http_methods(["GET", "POST"])
 def agent_integrations(request: HttpRequest, organization_uuid, config_uuid) -> HttpResponse:
     """Webhook endpoints and the delivery log; a POST registers an endpoint and shows its secret once."""
-    workspace = _workspace(
+    workspace = agent_workspace(
         request, organization_uuid, config_uuid, tab="integrations", change=request.method == "POST"
     )
     if request.method != "POST":
@@ -564,7 +567,7 @@ def agent_integrations(request: HttpRequest, organization_uuid, config_uuid) -> 
 
 
 def _endpoint(request, organization_uuid, config_uuid, endpoint_uuid):
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="integrations", change=True)
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="integrations", change=True)
     return workspace, selectors.webhook_endpoint_get_for_config(config=workspace.config, uuid=endpoint_uuid)
 
 
@@ -644,7 +647,7 @@ def webhook_delete(request: HttpRequest, organization_uuid, config_uuid, endpoin
 def webhook_delivery_redeliver(
     request: HttpRequest, organization_uuid, config_uuid, delivery_uuid
 ) -> HttpResponse:
-    workspace = _workspace(request, organization_uuid, config_uuid, tab="integrations", change=True)
+    workspace = agent_workspace(request, organization_uuid, config_uuid, tab="integrations", change=True)
     delivery = selectors.webhook_delivery_get_for_config(config=workspace.config, uuid=delivery_uuid)
     try:
         webhook_redeliver(delivery=delivery, actor=request.user)

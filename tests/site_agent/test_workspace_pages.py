@@ -28,7 +28,7 @@ URL_NAMES = {
     "widget": "agent-widget",
     "usage": "agent-usage",
     "integrations": "agent-integrations",
-    "scheduling": "agent-scheduling",
+    "automations": "runtime_bridge:workflows",
 }
 
 
@@ -54,8 +54,9 @@ def setup(operator):
 
 
 def _url(page, config, **extra):
+    name = URL_NAMES.get(page, page)
     return reverse(
-        f"site_agent:{URL_NAMES.get(page, page)}",
+        name if ":" in name else f"site_agent:{name}",
         kwargs={"organization_uuid": config.organization.uuid, "config_uuid": config.uuid, **extra},
     )
 
@@ -135,13 +136,13 @@ def test_member_sees_no_forms_and_cannot_change(client, setup):
     [
         (  # an Automations product: scheduling and integrations, no widget
             ["api", "knowledge_base", "integrations", "scheduling"],
-            ["overview", "training", "keys", "usage", "integrations", "scheduling"],
+            ["overview", "training", "keys", "usage", "integrations", "automations"],
             ["widget", "persona", "branding"],
         ),
         (  # an Assistant: no integrations
             ["chat", "api", "knowledge_base", "persona", "branding"],
             ["overview", "persona", "training", "branding", "keys", "widget", "usage"],
-            ["integrations", "scheduling"],
+            ["integrations", "automations"],
         ),
     ],
 )
@@ -161,15 +162,24 @@ def test_capabilities_decide_the_tabs_and_hidden_pages_are_404(client, setup, ca
         assert client.get(_url(page, config)).status_code == 404, page
 
 
-def test_scheduling_page_links_to_the_automations(client, setup):
+def test_automations_sit_among_the_agents_tabs_and_the_old_scheduling_address_leads_there(client, setup):
     _organization, config, users = setup
     config.resource.offering.capabilities = ["api", "scheduling"]
     config.resource.offering.save(update_fields=["capabilities"])
+    client = _login(client, users, "member")
 
-    html = _login(client, users, "member").get(_url("scheduling", config)).content.decode()
+    old_address = reverse("site_agent:agent-scheduling", args=[config.organization.uuid, config.uuid])
+    response = client.get(old_address)
+    html = client.get(_url("automations", config)).content.decode()
 
-    automations = reverse("runtime_bridge:workflows", args=[config.organization.uuid, config.uuid])
-    assert f'href="{automations}"' in html
+    assert response.status_code == 302
+    assert response["Location"] == _url("automations", config)
+    assert '<nav class="tabs"' in html
+    assert (
+        f'<a class="tab is-active" href="{_url("automations", config)}" aria-current="page">Automations</a>'
+        in html
+    )
+    assert f'href="{_url("keys", config)}"' in html
     assert "/api/marketplace-ai-workflows/" in html
 
 
