@@ -5,7 +5,9 @@ import random
 
 from celery import shared_task
 
+from cmp.errors import NotFoundError
 from cmp.metrics import PROVISIONING_FAILURES
+from marketplace.models import Offering
 from marketplace.services.orders import resource_set_erred
 from runtime_bridge import provisioning
 from runtime_bridge.runtime_client import RuntimeRejected, RuntimeUnavailable
@@ -118,3 +120,25 @@ def workflow_run_task(self, run_id: int) -> None:
     except RuntimeUnavailable as error:
         logger.warning("Workflow run %s: runtime unavailable, retry %s", run_id, self.request.retries + 1)
         raise self.retry(exc=error, countdown=_workflow_backoff(self.request.retries)) from error
+
+
+@shared_task(bind=True, acks_late=True, max_retries=3)
+def offering_demo_deploy_task(self, offering_id: int) -> None:
+    """Deploy a listing that just went live as its demo flow, so its first visitor's "Try it" does not wait
+    for a deploy. The demo chat deploys it itself when this has not happened (or the runtime restarted)."""
+    from runtime_bridge import gateway
+
+    offering = Offering.objects.filter(pk=offering_id).only("uuid").first()
+    if offering is None:
+        return
+    try:
+        gateway.demo_flow_deploy(offering=gateway.demo_offering_get(offering_uuid=offering.uuid))
+    except NotFoundError:
+        return  # no agent version to try, or no longer active
+    except RuntimeUnavailable as error:
+        if self.request.is_eager or self.request.retries >= self.max_retries:
+            logger.warning("Offering %s: demo flow not deployed, the runtime is down", offering_id)
+            return
+        raise self.retry(exc=error, countdown=_backoff(self.request.retries)) from error
+    except RuntimeRejected as error:
+        logger.warning("Offering %s: the runtime refused the demo flow: %s", offering_id, error.detail)

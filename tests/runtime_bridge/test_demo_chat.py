@@ -80,6 +80,32 @@ def test_five_free_messages_then_a_429_and_nothing_is_recorded_for_any_buyer(api
     assert _runtime_flow_ids().count(demo_flow) == 1
 
 
+def test_a_listing_going_live_deploys_its_demo_flow_so_the_first_visitor_does_not_wait(
+    api_client, runtime_settings, support_flow, deploys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        offering = list_agent(support_flow)  # a trusted seller: live at once
+
+    demo_flow = gateway.demo_flow_id(offering=offering, version=offering.agent.current_version)
+    assert deploys[-1] == demo_flow  # (after the import's dry run)
+    assert demo_flow in _runtime_flow_ids()
+    deployed = len(deploys)
+    assert _try(api_client, offering).status_code == 200
+    assert len(deploys) == deployed  # the visitor's message used the flow deployed when it went live
+
+
+def test_a_listing_going_live_while_the_runtime_is_down_still_goes_live(
+    runtime_settings, support_flow, settings, django_capture_on_commit_callbacks
+):
+    settings.RUNTIME_URL = "http://127.0.0.1:9"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        offering = list_agent(support_flow)
+
+    offering.refresh_from_db()
+    assert offering.state == "active"
+
+
 def test_the_allowance_is_per_session_and_per_ip(api_client, offering, settings):
     settings.CHAT_DEMO_MESSAGES_PER_DAY = 2
     assert [_try(api_client, offering).status_code for _ in range(2)] == [200, 200]
