@@ -1,6 +1,14 @@
-// The buyer's agent workspace: copy buttons and the colour picker next to the hex field. Pages work without it.
+// The buyer's agent workspace: copy buttons, the colour picker next to the hex field, and the current tab
+// scrolled into view on a narrow screen. Pages work without it.
 (function () {
   "use strict";
+  // On a phone the tab bar scrolls sideways: show the page's own tab, not always the first ones.
+  document.querySelectorAll(".tabs").forEach(function (tabs) {
+    var active = tabs.querySelector(".tab.is-active");
+    if (active && tabs.scrollWidth > tabs.clientWidth) {
+      tabs.scrollLeft = active.offsetLeft - (tabs.clientWidth - active.offsetWidth) / 2;
+    }
+  });
   // Copy buttons: <button data-copy="ID" hidden> copies the value of the field with that id.
   document.querySelectorAll("[data-copy]").forEach(function (button) {
     var field = document.getElementById(button.getAttribute("data-copy"));
