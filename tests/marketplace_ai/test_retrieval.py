@@ -3,7 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from marketplace_ai.retrieval import RetrievedChunk, retrieve
+from marketplace_ai.retrieval import RetrievedChunk, builtin, retrieve
 from marketplace_ai.services import document_add_qa, document_upload_file
 from tests.marketplace_ai.factories import KnowledgeBaseFactory
 
@@ -16,6 +16,14 @@ Shipping: parcels leave our warehouse within two working days; delivery takes th
 Payment: we accept cards and bank transfers. Invoices are sent by email.
 
 Warranty: every device has a two-year warranty covering manufacturing defects."""
+
+
+@pytest.fixture(autouse=True, params=["exact", "stepped"])
+def retrieval_path(request, monkeypatch):
+    """Every test runs on both paths: one exact query, and the bounded steps (as if many chunks matched)."""
+    if request.param == "stepped":
+        monkeypatch.setattr(builtin, "EXACT_LIMIT", 0)
+    return request.param
 
 
 @pytest.fixture

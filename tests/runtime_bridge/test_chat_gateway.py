@@ -489,10 +489,10 @@ def test_a_message_costs_a_fixed_number_of_queries(
     add_faq(tenant, django_capture_on_commit_callbacks, [("When are you open?", "From nine to five.")])
     assert _send(api_client, tenant, "When are you open?").status_code == 200  # the key is cached now
 
-    # config, subscription and plan (1), quota (1), built-in retrieval (5 here: with fewer passages than
-    # asked for it widens the search in bounded steps), usage (2 inserts in a savepoint: 4), and after the
+    # config, subscription and plan (1), quota (1), built-in retrieval (1: few passages match, so one
+    # query ranks them all with their documents), usage (2 inserts in a savepoint: 4), and after the
     # answer is sent, the webhooks to announce it to (4: the config, the endpoints in a savepoint)
-    with django_assert_num_queries(15):
+    with django_assert_num_queries(11):
         response = _send(api_client, tenant, "When are you open?")
 
     assert response.status_code == 200
