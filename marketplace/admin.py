@@ -6,17 +6,17 @@ edit content (offerings, plans, organisations) save through the update services 
 denormalised prices and events stay right.
 """
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Count, Model, QuerySet
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from marketplace.errors import ApplicationError
+from cmp.admin import run_action
 from marketplace.models import (
     Capability,
     Category,
@@ -72,41 +72,6 @@ def _money(amount_minor: int | None, currency: str) -> str:
     if amount_minor is None:
         return "-"
     return f"{Decimal(amount_minor) / 100:,.2f} {currency}"
-
-
-def _run_action(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    objects: Iterable[Model],
-    *,
-    service: Callable[[Model], object],
-    done: str,
-    from_states: Iterable[str] | None = None,
-    wrong_state: str = "",
-) -> None:
-    """Call `service` for each object and tell the operator, per object, what happened.
-
-    Objects whose state is not in `from_states` are skipped with `wrong_state` as the reason; the service
-    checks again under a row lock, so a concurrent change is reported as a failure, never applied twice.
-    """
-    allowed = set(from_states) if from_states is not None else None
-    succeeded: list[str] = []
-    for obj in objects:
-        if allowed is not None and obj.state not in allowed:
-            modeladmin.message_user(
-                request,
-                f"Skipped “{obj}”: it is {obj.get_state_display().lower()}; {wrong_state}",
-                messages.WARNING,
-            )
-            continue
-        try:
-            service(obj)
-        except ApplicationError as error:
-            modeladmin.message_user(request, f"“{obj}” was not changed: {error.detail}", messages.ERROR)
-        else:
-            succeeded.append(f"“{obj}”")
-    if succeeded:
-        modeladmin.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
 
 
 class NotesForm(forms.Form):
@@ -241,7 +206,7 @@ class MembershipAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     def _change_role(self, request, queryset, role: str) -> None:
         label = Role(role).label.lower()
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("user", "organization"),
@@ -265,7 +230,7 @@ class MembershipAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     @admin.action(description="Remove from the organisation", permissions=["change"])
     def remove_members(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("user", "organization"),
@@ -296,7 +261,7 @@ class InvitationAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     @admin.action(description="Cancel selected invitations", permissions=["change"])
     def cancel_invitations(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("organization"),
@@ -345,7 +310,7 @@ class ServiceProviderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     @admin.action(description="Approve: may publish", permissions=["change"])
     def approve_providers(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("organization"),
@@ -368,7 +333,7 @@ class ServiceProviderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
             help_text="Why the registration is rejected and what would change the decision.",
             required=True,
             submit="Reject",
-            run=lambda notes: _run_action(
+            run=lambda notes: run_action(
                 self,
                 request,
                 queryset,
@@ -382,7 +347,7 @@ class ServiceProviderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
         )
 
     def _set_trusted(self, request, queryset, is_trusted: bool) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("organization"),
@@ -573,7 +538,7 @@ class OfferingAdmin(admin.ModelAdmin):
                 formset.changed_objects.append((plan, plan_form.changed_data))
 
     def _transition(self, request, queryset, *, service, done: str, from_states, wrong_state: str) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("provider__organization"),
@@ -607,7 +572,7 @@ class OfferingAdmin(admin.ModelAdmin):
             help_text="What must change before the listing can be approved. The seller sees this.",
             required=True,
             submit="Reject and return to draft",
-            run=lambda notes: _run_action(
+            run=lambda notes: run_action(
                 self,
                 request,
                 queryset,
@@ -708,7 +673,7 @@ class PlanAdmin(admin.ModelAdmin):
         for plan in objects:
             if plan.is_archived:
                 self.message_user(request, f"Skipped “{plan}”: it is archived already.", messages.WARNING)
-        _run_action(
+        run_action(
             self,
             request,
             [plan for plan in objects if not plan.is_archived],
@@ -810,7 +775,7 @@ class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     @admin.action(description="Approve without payment", permissions=["change"])
     def approve_orders(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             self._objects(queryset),
@@ -833,7 +798,7 @@ class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
             help_text="Shown to the buyer in the order's history.",
             required=False,
             submit="Reject",
-            run=lambda reason: _run_action(
+            run=lambda reason: run_action(
                 self,
                 request,
                 queryset,
@@ -857,7 +822,7 @@ class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
             help_text="The bank transfer or invoice reference, kept on the order.",
             required=False,
             submit="Mark paid",
-            run=lambda reference: _run_action(
+            run=lambda reference: run_action(
                 self,
                 request,
                 queryset,
@@ -872,7 +837,7 @@ class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
     @admin.action(description="Retry", permissions=["change"])
     def retry_orders(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             self._objects(queryset),

@@ -11,6 +11,7 @@ from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cmp.admin import ActionsOnlyMixin
 from marketplace_ai.errors import ApplicationError
 from marketplace_ai.models import DocumentStatus, KnowledgeBase, KnowledgeDocument
 from marketplace_ai.services import document_retry
@@ -18,22 +19,6 @@ from marketplace_ai.services import document_retry
 # The buyer config owning a knowledge base lives in site_agent, above this app: it is reached through the
 # reverse relation and linked by admin URL name, never imported.
 CONFIG_CHANGE_URL = "admin:site_agent_customeragentconfig_change"
-
-
-class ActionsOnlyMixin:
-    """The change page only shows the object; changes happen through actions, which call services.
-
-    Change permission is kept at changelist level because it is what the actions require.
-    """
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _config_of(knowledge_base: KnowledgeBase):

@@ -7,15 +7,14 @@ JSON is loaded only on that version's own page (lists show its counts and hash).
 """
 
 import json
-from collections.abc import Callable, Iterable
 
 from django.contrib import admin, messages
 from django.db.models import Count, Model, Q
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from cmp.admin import ActionsOnlyMixin, LedgerMixin, ReadOnlyInline, run_action
 from marketplace.models import ResourceState
 from site_agent.errors import ApplicationError
 from site_agent.models import (
@@ -44,36 +43,6 @@ from site_agent.services.webhooks import (
 FLOW_JSON = "flow_json"
 
 
-def _run_action(
-    modeladmin: admin.ModelAdmin,
-    request: HttpRequest,
-    objects: Iterable[Model],
-    *,
-    service: Callable[[Model], object],
-    done: str,
-    skip: Callable[[Model], str] = lambda obj: "",
-) -> None:
-    """Call `service` for each object and tell the operator, per object, what happened.
-
-    `skip(obj)` names why an object is left alone (its state), or is empty to go ahead. The services check
-    again under a row lock, so a concurrent change is reported as a failure, never applied twice.
-    """
-    succeeded: list[str] = []
-    for obj in objects:
-        reason = skip(obj)
-        if reason:
-            modeladmin.message_user(request, f"Skipped “{obj}”: {reason}", messages.WARNING)
-            continue
-        try:
-            service(obj)
-        except ApplicationError as error:
-            modeladmin.message_user(request, f"“{obj}” was not changed: {error.detail}", messages.ERROR)
-        else:
-            succeeded.append(f"“{obj}”")
-    if succeeded:
-        modeladmin.message_user(request, f"{done}: {', '.join(succeeded)}.", messages.SUCCESS)
-
-
 def _filtered_changelist_link(model: type[Model], query: str, label: str) -> str:
     url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
     return format_html('<a href="{}?{}">{}</a>', url, query, label)
@@ -81,51 +50,6 @@ def _filtered_changelist_link(model: type[Model], query: str, label: str) -> str
 
 def _pretty_json(value) -> str:
     return format_html('<pre style="white-space: pre-wrap">{}</pre>', json.dumps(value, indent=2))
-
-
-class ActionsOnlyMixin:
-    """The change page only shows the object; changes happen through actions, which call services.
-
-    Change permission is kept at changelist level because it is what the actions require.
-    """
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class LedgerMixin:
-    """Rows written only by services (usage, deliveries): no add, change or delete, so no actions either."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = True
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 # --- Agents and versions (seller side) ------------------------------------------------------------
@@ -213,7 +137,7 @@ class AgentIdentityAdmin(ActionsOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Archive agent (refused while anyone subscribes)", permissions=["change"])
     def archive_agents(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset,
@@ -480,7 +404,7 @@ class CustomerAgentConfigAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     def redeploy_configs(self, request, queryset) -> None:
         # Asking for the version a config already runs deploys it again when its last deployment failed;
         # the runtime flow is replaced after commit (runtime_bridge, on `config_version_changed`).
-        _run_action(
+        run_action(
             self,
             request,
             self._objects(queryset),
@@ -493,7 +417,7 @@ class CustomerAgentConfigAdmin(ActionsOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Suspend: refuse its keys and widget", permissions=["change"])
     def suspend_configs(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             self._objects(queryset),
@@ -506,7 +430,7 @@ class CustomerAgentConfigAdmin(ActionsOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Resume suspended agents", permissions=["change"])
     def resume_configs(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             self._objects(queryset),
@@ -720,7 +644,7 @@ class WebhookEndpointAdmin(ActionsOnlyMixin, admin.ModelAdmin):
         )
 
     def _set_active(self, request, queryset, is_active: bool) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("config__organization"),
@@ -839,7 +763,7 @@ class WebhookDeliveryAdmin(ActionsOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Redeliver (as a new delivery)", permissions=["change"])
     def redeliver(self, request, queryset) -> None:
-        _run_action(
+        run_action(
             self,
             request,
             queryset.select_related("endpoint"),
