@@ -16,7 +16,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 
-from cmp.admin import run_action
+from cmp.admin import ActionsOnlyMixin, ReadOnlyInline, run_action
 from marketplace.models import (
     Capability,
     Category,
@@ -115,38 +115,6 @@ def _with_notes(
     return TemplateResponse(request, NOTES_TEMPLATE, context)
 
 
-class ReadOnlyFormMixin:
-    """The change page only shows the object; changes happen through actions, which call services.
-
-    Change permission is kept at changelist level because it is what the actions require.
-    """
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 # --- Organisations, members, invitations ---------------------------------------------------------
 
 
@@ -195,7 +163,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class MembershipAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = ("user", "organization", "role", "created_at")
     list_filter = ("role",)
     list_select_related = ("user", "organization")
@@ -240,7 +208,7 @@ class MembershipAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class InvitationAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = ("email", "organization", "role", "state", "invited_by", "created_at", "expires_at")
     list_filter = ("state", "role", "created_at")
     list_select_related = ("organization", "invited_by")
@@ -273,7 +241,7 @@ class InvitationAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
 
 @admin.register(ServiceProvider)
-class ServiceProviderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class ServiceProviderAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = (
         "organization",
         "state",
@@ -435,6 +403,7 @@ class PlanInline(admin.TabularInline):
 
 class OfferingEventInline(ReadOnlyInline):
     model = OfferingEvent
+    show_change_link = False
     fields = ("created_at", "from_state", "to_state", "actor", "notes")
     readonly_fields = fields
     verbose_name_plural = "history"
@@ -618,7 +587,7 @@ class OfferingAdmin(admin.ModelAdmin):
 
 
 @admin.register(OfferingEvent)
-class OfferingEventAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class OfferingEventAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "offering", "from_state", "to_state", "actor", "notes")
     list_filter = ("to_state", "from_state", "created_at")
     list_select_related = ("offering", "actor")
@@ -687,6 +656,7 @@ class PlanAdmin(admin.ModelAdmin):
 
 class OrderEventInline(ReadOnlyInline):
     model = OrderEvent
+    show_change_link = False
     fields = ("created_at", "from_state", "to_state", "actor", "message")
     readonly_fields = fields
     verbose_name_plural = "history"
@@ -696,7 +666,7 @@ class OrderEventInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class OrderAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "type",
@@ -849,7 +819,7 @@ class OrderAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
 
 @admin.register(OrderEvent)
-class OrderEventAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class OrderEventAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = ("created_at", "order", "from_state", "to_state", "actor", "message")
     list_filter = ("to_state", "from_state", "created_at")
     list_select_related = ("order__offering", "actor")
@@ -860,7 +830,7 @@ class OrderEventAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
 
 @admin.register(Resource)
-class ResourceAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class ResourceAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = (
         "name",
         "organization",
@@ -897,7 +867,7 @@ class ResourceAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
 
 
 @admin.register(Review)
-class ReviewAdmin(ReadOnlyFormMixin, admin.ModelAdmin):
+class ReviewAdmin(ActionsOnlyMixin, admin.ModelAdmin):
     list_display = ("offering", "organization", "author", "rating", "created_at")
     list_filter = ("rating", "created_at")
     list_select_related = ("offering", "organization", "author")
