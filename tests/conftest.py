@@ -67,6 +67,13 @@ def operator(db):
 
 
 @pytest.fixture
+def operator_client(client, operator):
+    """Django's test client signed in as the operator (admin pages)."""
+    client.force_login(operator)
+    return client
+
+
+@pytest.fixture
 def organization(db, user):
     organization = OrganizationFactory()
     MembershipFactory(organization=organization, user=user, role="owner")

@@ -5,8 +5,6 @@ import hashlib
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from marketplace.models import (
     Review,
     ServiceProvider,
 )
+from tests.admin_helpers import action_messages, change_url, changelist_url, run_admin_action
 from tests.marketplace.factories import (
     MembershipFactory,
     OfferingFactory,
@@ -40,29 +39,6 @@ pytestmark = pytest.mark.django_db
 
 ROWS = 20
 MAX_CHANGELIST_QUERIES = 10  # measured 6-9: session, user, counts, rows, filter choices, dates
-
-
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def _changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def _change(obj) -> str:
-    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-
-
-def _run_action(client, model, action: str, objects, **extra):
-    data = {"action": action, helpers.ACTION_CHECKBOX_NAME: [obj.pk for obj in objects], **extra}
-    return client.post(_changelist(model), data)
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    return [(message.level_tag, message.message) for message in get_messages(response.wsgi_request)]
 
 
 def _token(user, number: int) -> ApiToken:
@@ -197,7 +173,7 @@ def test_changelist_with_20_rows_runs_a_fixed_number_of_queries(
     make_rows()
 
     with django_assert_max_num_queries(MAX_CHANGELIST_QUERIES):
-        response = operator_client.get(_changelist(model))
+        response = operator_client.get(changelist_url(model))
 
     assert response.status_code == 200
     assert response.context["cl"].result_count == ROWS
@@ -238,14 +214,14 @@ def test_every_change_page_renders(operator_client, operator, django_capture_on_
     ]
 
     for obj in objects:
-        response = operator_client.get(_change(obj))
+        response = operator_client.get(change_url(obj))
         assert response.status_code == 200, obj
 
 
 def test_api_token_page_shows_the_prefix_and_never_the_hash(operator_client, operator):
     token = _token(operator, 7)
 
-    response = operator_client.get(_change(token))
+    response = operator_client.get(change_url(token))
 
     page = response.content.decode()
     assert "cmp_pat_0007..." in page
@@ -258,12 +234,12 @@ def test_revoke_token_action_revokes_and_skips_revoked(operator_client, operator
     ApiToken.objects.filter(pk=revoked.pk).update(revoked_at=timezone.now())
     revoked.refresh_from_db()
 
-    response = _run_action(operator_client, ApiToken, "revoke_tokens", [active, revoked])
+    response = run_admin_action(operator_client, ApiToken, "revoke_tokens", [active, revoked])
 
     active.refresh_from_db()
     assert active.revoked_at is not None
     assert ApiToken.objects.get(pk=revoked.pk).revoked_at == revoked.revoked_at
-    assert _messages(response) == [
+    assert action_messages(response) == [
         ("warning", f"Skipped {revoked}: already revoked."),
         ("success", f"Revoked 1: {active}."),
     ]
@@ -276,7 +252,7 @@ def test_approve_listing_publishes_pending_and_skips_others(operator_client, ope
     pending = OfferingFactory(state="pending_review", published_at=None, name="Pending One")
     active = OfferingFactory(state="active", name="Live One")
 
-    response = _run_action(operator_client, Offering, "approve_listings", [pending, active])
+    response = run_admin_action(operator_client, Offering, "approve_listings", [pending, active])
 
     pending.refresh_from_db()
     active_before = active.updated_at
@@ -289,7 +265,7 @@ def test_approve_listing_publishes_pending_and_skips_others(operator_client, ope
     assert active.state == "active"
     assert active.updated_at == active_before
     assert active.events.count() == 0
-    assert _messages(response) == [
+    assert action_messages(response) == [
         ("warning", "Skipped “Live One”: it is active; only listings pending review can be approved."),
         ("success", "Approved and listed: “Pending One”."),
     ]
@@ -298,7 +274,7 @@ def test_approve_listing_publishes_pending_and_skips_others(operator_client, ope
 def test_reject_listing_asks_for_notes_first(operator_client):
     offering = OfferingFactory(state="pending_review", published_at=None)
 
-    response = _run_action(operator_client, Offering, "reject_listings", [offering])
+    response = run_admin_action(operator_client, Offering, "reject_listings", [offering])
 
     assert response.status_code == 200
     assert response.templates[0].name == "admin/marketplace/action_notes.html"
@@ -310,7 +286,9 @@ def test_reject_listing_asks_for_notes_first(operator_client):
 def test_reject_listing_without_notes_changes_nothing(operator_client):
     offering = OfferingFactory(state="pending_review", published_at=None)
 
-    response = _run_action(operator_client, Offering, "reject_listings", [offering], apply="1", notes="  ")
+    response = run_admin_action(
+        operator_client, Offering, "reject_listings", [offering], apply="1", notes="  "
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors == {"notes": ["This field is required."]}
@@ -323,7 +301,7 @@ def test_reject_listing_without_notes_changes_nothing(operator_client):
 def test_reject_listing_with_notes_returns_it_to_draft(operator_client, operator):
     offering = OfferingFactory(state="pending_review", published_at=None, name="Rough Draft")
 
-    response = _run_action(
+    response = run_admin_action(
         operator_client,
         Offering,
         "reject_listings",
@@ -339,17 +317,17 @@ def test_reject_listing_with_notes_returns_it_to_draft(operator_client, operator
     assert list(offering.events.values_list("to_state", "notes", "actor")) == [
         ("draft", "Add a description of what data the agent stores.", operator.pk)
     ]
-    assert _messages(response) == [("success", "Rejected, back to draft: “Rough Draft”.")]
+    assert action_messages(response) == [("success", "Rejected, back to draft: “Rough Draft”.")]
 
 
 def test_pause_and_archive_listing(operator_client):
     offering = OfferingFactory(state="active")
 
-    _run_action(operator_client, Offering, "pause_listings", [offering])
+    run_admin_action(operator_client, Offering, "pause_listings", [offering])
     offering.refresh_from_db()
     assert offering.state == "paused"
 
-    _run_action(operator_client, Offering, "archive_listings", [offering])
+    run_admin_action(operator_client, Offering, "archive_listings", [offering])
     offering.refresh_from_db()
     assert offering.state == "archived"
     assert list(offering.events.values_list("to_state", flat=True)) == ["paused", "archived"]
@@ -379,7 +357,7 @@ def _change_form_data(response) -> dict:
 
 def test_editing_a_listing_goes_through_the_update_service(operator_client):
     offering = OfferingFactory(state="active", tags=["old"])
-    data = _change_form_data(operator_client.get(_change(offering)))
+    data = _change_form_data(operator_client.get(change_url(offering)))
 
     data.update(
         {
@@ -388,7 +366,7 @@ def test_editing_a_listing_goes_through_the_update_service(operator_client):
             "capabilities": ["knowledge_base", "chat"],
         }
     )
-    response = operator_client.post(_change(offering), data)
+    response = operator_client.post(change_url(offering), data)
 
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     offering.refresh_from_db()
@@ -401,7 +379,7 @@ def test_editing_a_listing_goes_through_the_update_service(operator_client):
 def test_adding_a_plan_inline_updates_the_from_price(operator_client):
     plan = PlanFactory(price_minor=2900)
     offering = plan.offering
-    data = _change_form_data(operator_client.get(_change(offering)))
+    data = _change_form_data(operator_client.get(change_url(offering)))
 
     data.update(
         {
@@ -415,7 +393,7 @@ def test_adding_a_plan_inline_updates_the_from_price(operator_client):
             "plans-1-sort_order": "0",
         }
     )
-    response = operator_client.post(_change(offering), data)
+    response = operator_client.post(change_url(offering), data)
 
     assert response.status_code == 302, [
         f.errors for f in response.context["inline_admin_formsets"][0].formset
@@ -428,7 +406,7 @@ def test_adding_a_plan_inline_updates_the_from_price(operator_client):
 def test_archived_listing_page_is_read_only(operator_client):
     offering = OfferingFactory(state="archived")
 
-    response = operator_client.get(_change(offering))
+    response = operator_client.get(change_url(offering))
 
     assert response.status_code == 200
     assert "summary" not in response.context["adminform"].form.fields
@@ -444,7 +422,7 @@ def test_mark_paid_with_reference_completes_the_order(
     order = OrderFactory(state="pending_payment")
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _run_action(
+        response = run_admin_action(
             operator_client, Order, "mark_orders_paid", [order], apply="1", notes="INV-2041"
         )
 
@@ -461,9 +439,11 @@ def test_approve_reject_retry_orders(operator_client, django_capture_on_commit_c
     erred = OrderFactory(state="erred", error_message="Runtime timed out.")
 
     with django_capture_on_commit_callbacks(execute=True):
-        _run_action(operator_client, Order, "approve_orders", [waiting])
-        _run_action(operator_client, Order, "reject_orders", [to_reject], apply="1", notes="Duplicate order.")
-        _run_action(operator_client, Order, "retry_orders", [erred])
+        run_admin_action(operator_client, Order, "approve_orders", [waiting])
+        run_admin_action(
+            operator_client, Order, "reject_orders", [to_reject], apply="1", notes="Duplicate order."
+        )
+        run_admin_action(operator_client, Order, "retry_orders", [erred])
 
     for order in (waiting, to_reject, erred):
         order.refresh_from_db()
@@ -477,14 +457,14 @@ def test_approve_reject_retry_orders(operator_client, django_capture_on_commit_c
 def test_order_actions_skip_orders_in_the_wrong_state(operator_client):
     done = OrderFactory(state="done")
 
-    _run_action(operator_client, Order, "retry_orders", [done])
-    paid_response = _run_action(operator_client, Order, "mark_orders_paid", [done], apply="1", notes="X")
+    run_admin_action(operator_client, Order, "retry_orders", [done])
+    paid_response = run_admin_action(operator_client, Order, "mark_orders_paid", [done], apply="1", notes="X")
 
     done.refresh_from_db()
     assert done.state == "done"
     assert done.events.count() == 0
     assert done.payment_reference == ""
-    assert [message for _, message in _messages(paid_response)] == [
+    assert [message for _, message in action_messages(paid_response)] == [
         f"Skipped “{done}”: it is done; only erred orders can be retried.",
         f"Skipped “{done}”: it is done; only orders waiting for payment can be marked paid.",
     ]
@@ -493,7 +473,7 @@ def test_order_actions_skip_orders_in_the_wrong_state(operator_client):
 def test_order_page_is_read_only(operator_client):
     order = OrderFactory(state="pending_payment")
 
-    response = operator_client.post(_change(order), {"state": "done"})
+    response = operator_client.post(change_url(order), {"state": "done"})
 
     assert response.status_code == 403
     order.refresh_from_db()
@@ -507,11 +487,11 @@ def test_approve_reject_and_trust_providers(operator_client, operator):
     pending = ServiceProviderFactory(state="pending")
     other = ServiceProviderFactory(state="pending")
 
-    _run_action(operator_client, ServiceProvider, "approve_providers", [pending])
-    _run_action(
+    run_admin_action(operator_client, ServiceProvider, "approve_providers", [pending])
+    run_admin_action(
         operator_client, ServiceProvider, "reject_providers", [other], apply="1", notes="No company info."
     )
-    _run_action(operator_client, ServiceProvider, "trust_providers", [pending])
+    run_admin_action(operator_client, ServiceProvider, "trust_providers", [pending])
 
     pending.refresh_from_db()
     other.refresh_from_db()
@@ -522,11 +502,11 @@ def test_approve_reject_and_trust_providers(operator_client, operator):
 def test_demoting_the_last_owner_is_refused_and_reported(operator_client):
     owner = MembershipFactory(role="owner")
 
-    response = _run_action(operator_client, Membership, "make_member", [owner])
+    response = run_admin_action(operator_client, Membership, "make_member", [owner])
 
     owner.refresh_from_db()
     assert owner.role == "owner"
-    assert _messages(response) == [
+    assert action_messages(response) == [
         ("error", f"“{owner}” was not changed: An organisation must keep at least one owner.")
     ]
 

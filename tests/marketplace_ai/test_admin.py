@@ -3,14 +3,13 @@ pages, and "Re-index" sends a failed document through the real pipeline again.""
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from marketplace_ai.models import Chunk, KnowledgeBase, KnowledgeDocument
 from marketplace_ai.services import document_upload_file
 from marketplace_ai.services.ingestion import document_mark_failed
+from tests.admin_helpers import action_messages, change_url, changelist_url, run_admin_action
 from tests.marketplace.factories import UserFactory
 from tests.marketplace_ai.factories import KnowledgeBaseFactory, KnowledgeDocumentFactory
 from tests.site_agent.factories import ConfigFactory
@@ -20,30 +19,6 @@ pytestmark = pytest.mark.django_db
 ROWS = 20
 MAX_CHANGELIST_QUERIES = 10  # measured 8 (session, user, counts, rows, dates), whether 1 row or 20
 REFUNDS = b"Refunds are accepted within thirty days of delivery. Keep the receipt for the refund."
-
-
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def _changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def _change(obj) -> str:
-    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-
-
-def _run_action(client, model, action: str, objects):
-    return client.post(
-        _changelist(model), {"action": action, helpers.ACTION_CHECKBOX_NAME: [obj.pk for obj in objects]}
-    )
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    return [(message.level_tag, message.message) for message in get_messages(response.wsgi_request)]
 
 
 def test_both_models_are_registered_and_chunks_are_not():
@@ -57,10 +32,10 @@ def test_both_models_are_registered_and_chunks_are_not():
 def test_a_non_staff_user_is_sent_to_the_login_page(client, model):
     client.force_login(UserFactory())
 
-    response = client.get(_changelist(model))
+    response = client.get(changelist_url(model))
 
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('admin:login')}?next={_changelist(model)}"
+    assert response["Location"] == f"{reverse('admin:login')}?next={changelist_url(model)}"
 
 
 def _knowledge_bases():
@@ -86,7 +61,7 @@ def test_changelist_with_20_rows_runs_a_fixed_number_of_queries(
     make_rows()
 
     with django_assert_max_num_queries(MAX_CHANGELIST_QUERIES):
-        response = operator_client.get(_changelist(model))
+        response = operator_client.get(changelist_url(model))
 
     assert response.status_code == 200
     assert response.context["cl"].result_count == ROWS
@@ -102,7 +77,7 @@ def test_the_knowledge_base_list_counts_documents_failures_and_chunks(operator_c
     KnowledgeDocumentFactory(knowledge_base=knowledge_base, status="failed")
     empty = KnowledgeBaseFactory(name="Empty")
 
-    response = operator_client.get(_changelist(KnowledgeBase))
+    response = operator_client.get(changelist_url(KnowledgeBase))
 
     rows = {row.name: row for row in response.context["cl"].result_list}
     assert (rows["Help centre"].document_count, rows["Help centre"].failed_count) == (3, 1)
@@ -117,7 +92,7 @@ def test_documents_filter_by_status_and_show_their_error(operator_client):
     failed = KnowledgeDocumentFactory(status="failed", error_message="The PDF is encrypted.")
     KnowledgeDocumentFactory(status="indexed")
 
-    response = operator_client.get(_changelist(KnowledgeDocument), {"status__exact": "failed"})
+    response = operator_client.get(changelist_url(KnowledgeDocument), {"status__exact": "failed"})
 
     assert list(response.context["cl"].result_list) == [failed]
     assert "The PDF is encrypted." in response.content.decode()
@@ -129,14 +104,14 @@ def test_every_change_page_renders_read_only(operator_client):
     )
 
     for obj in (document.knowledge_base, document):
-        response = operator_client.get(_change(obj))
+        response = operator_client.get(change_url(obj))
         assert response.status_code == 200, obj
         assert response.context["adminform"].form.fields == {}  # nothing to edit
 
-    page = operator_client.get(_change(document)).content.decode()
+    page = operator_client.get(change_url(document)).content.decode()
     assert "2.0\xa0KB" in page
     assert "The PDF is encrypted." in page
-    assert operator_client.post(_change(document), {"name": "renamed"}).status_code == 403
+    assert operator_client.post(change_url(document), {"name": "renamed"}).status_code == 403
 
 
 def test_reindex_sends_a_failed_document_through_the_pipeline_again(
@@ -153,14 +128,14 @@ def test_reindex_sends_a_failed_document_through_the_pipeline_again(
     indexed = KnowledgeDocumentFactory(knowledge_base=knowledge_base, status="indexed", chunk_count=3)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _run_action(operator_client, KnowledgeDocument, "reindex_failed", [document, indexed])
+        response = run_admin_action(operator_client, KnowledgeDocument, "reindex_failed", [document, indexed])
 
     document.refresh_from_db()
     assert (document.status, document.error_message) == ("indexed", "")
     assert document.chunk_count == Chunk.objects.filter(document=document).count() > 0
     indexed.refresh_from_db()
     assert (indexed.status, indexed.chunk_count) == ("indexed", 3)
-    assert sorted(_messages(response)) == [
+    assert sorted(action_messages(response)) == [
         ("success", f"Queued for indexing: “{document}”."),
         ("warning", f"Skipped “{indexed}”: it is indexed; only failed documents are re-indexed."),
     ]
@@ -169,9 +144,9 @@ def test_reindex_sends_a_failed_document_through_the_pipeline_again(
 def test_a_knowledge_base_page_links_to_its_own_documents(operator_client):
     document = KnowledgeDocumentFactory()
     KnowledgeDocumentFactory()
-    link = f"{_changelist(KnowledgeDocument)}?knowledge_base__id__exact={document.knowledge_base_id}"
+    link = f"{changelist_url(KnowledgeDocument)}?knowledge_base__id__exact={document.knowledge_base_id}"
 
-    page = operator_client.get(_change(document.knowledge_base)).content.decode()
+    page = operator_client.get(change_url(document.knowledge_base)).content.decode()
     documents = operator_client.get(link)
 
     assert link in page

@@ -6,8 +6,6 @@ import hashlib
 
 import pytest
 from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
@@ -28,6 +26,7 @@ from site_agent.models import (
 from site_agent.services.api_keys import api_key_check, api_key_create
 from site_agent.services.configs import config_record_deployment_failure
 from site_agent.services.webhooks import webhook_endpoint_create
+from tests.admin_helpers import action_messages, add_url, change_url, changelist_url, run_admin_action
 from tests.marketplace.factories import OfferingFactory, UserFactory
 from tests.site_agent.factories import AgentFactory, ConfigFactory
 
@@ -35,33 +34,6 @@ pytestmark = pytest.mark.django_db
 
 ROWS = 20
 MAX_CHANGELIST_QUERIES = 10  # measured 5-9 (session, user, counts, rows, dates), whether 1 row or 20
-
-
-@pytest.fixture
-def operator_client(client, operator):
-    client.force_login(operator)
-    return client
-
-
-def _changelist(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
-
-
-def _change(obj) -> str:
-    return reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-
-
-def _add(model) -> str:
-    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_add")
-
-
-def _run_action(client, model, action: str, objects, **extra):
-    data = {"action": action, helpers.ACTION_CHECKBOX_NAME: [obj.pk for obj in objects], **extra}
-    return client.post(_changelist(model), data)
-
-
-def _messages(response) -> list[tuple[str, str]]:
-    return [(message.level_tag, message.message) for message in get_messages(response.wsgi_request)]
 
 
 def _key(config, number: int) -> ApiKey:
@@ -112,17 +84,17 @@ def test_a_non_staff_user_is_sent_to_the_login_page(client, model):
     ConfigFactory()
     client.force_login(UserFactory())
 
-    response = client.get(_changelist(model))
+    response = client.get(changelist_url(model))
 
     assert response.status_code == 302
-    assert response["Location"] == f"{reverse('admin:login')}?next={_changelist(model)}"
+    assert response["Location"] == f"{reverse('admin:login')}?next={changelist_url(model)}"
 
 
 def test_a_non_staff_user_cannot_open_a_config(client):
     config = ConfigFactory()
     client.force_login(UserFactory())
 
-    response = client.get(_change(config))
+    response = client.get(change_url(config))
 
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
@@ -205,7 +177,7 @@ def test_changelist_with_20_rows_runs_a_fixed_number_of_queries(
     make_rows()
 
     with django_assert_max_num_queries(MAX_CHANGELIST_QUERIES):
-        response = operator_client.get(_changelist(model))
+        response = operator_client.get(changelist_url(model))
 
     assert response.status_code == 200
     assert response.context["cl"].result_count == ROWS
@@ -216,7 +188,7 @@ def test_configs_are_found_by_organisation_agent_uuid_and_widget_id(operator_cli
     ConfigFactory.create_batch(2)
 
     for term in ("Globex", config.agent.name, str(config.uuid), config.widget_id):
-        response = operator_client.get(_changelist(CustomerAgentConfig), {"q": term})
+        response = operator_client.get(changelist_url(CustomerAgentConfig), {"q": term})
         assert list(response.context["cl"].result_list) == [config], term
 
 
@@ -224,7 +196,7 @@ def test_configs_filter_by_deployment_state(operator_client):
     failed = ConfigFactory(deployment_state=DeploymentState.FAILED)
     ConfigFactory(deployment_state=DeploymentState.DEPLOYED)
 
-    response = operator_client.get(_changelist(CustomerAgentConfig), {"deployment_state__exact": "failed"})
+    response = operator_client.get(changelist_url(CustomerAgentConfig), {"deployment_state__exact": "failed"})
 
     assert list(response.context["cl"].result_list) == [failed]
 
@@ -247,7 +219,7 @@ def test_every_change_page_renders(operator_client):
     ]
 
     for obj in objects:
-        response = operator_client.get(_change(obj))
+        response = operator_client.get(change_url(obj))
         assert response.status_code == 200, obj
 
 
@@ -257,9 +229,9 @@ def test_a_config_page_links_to_its_own_usage_and_deliveries(operator_client):
     UsageDaily.objects.create(config=other, day=datetime.date(2026, 3, 2), api_calls=9)
     delivery = _delivery(_endpoint(config, 1))
     _delivery(_endpoint(other, 2))
-    page = operator_client.get(_change(config))
+    page = operator_client.get(change_url(config))
     links = {
-        model: f"{_changelist(model)}?{query}"
+        model: f"{changelist_url(model)}?{query}"
         for model, query in (
             (UsageDaily, f"config__id__exact={config.pk}"),
             (WebhookDelivery, f"endpoint__config__id__exact={config.pk}"),
@@ -272,8 +244,8 @@ def test_a_config_page_links_to_its_own_usage_and_deliveries(operator_client):
     assert all(link.replace("&", "&amp;") in page.content.decode() for link in links.values())
     assert [row.api_calls for row in usage.context["cl"].result_list] == [5]
     assert list(deliveries.context["cl"].result_list) == [delivery]
-    endpoint_link = f"{_changelist(WebhookDelivery)}?endpoint__id__exact={delivery.endpoint_id}"
-    assert endpoint_link in operator_client.get(_change(delivery.endpoint)).content.decode()
+    endpoint_link = f"{changelist_url(WebhookDelivery)}?endpoint__id__exact={delivery.endpoint_id}"
+    assert endpoint_link in operator_client.get(change_url(delivery.endpoint)).content.decode()
     assert list(operator_client.get(endpoint_link).context["cl"].result_list) == [delivery]
 
 
@@ -289,9 +261,9 @@ def test_a_version_list_never_loads_the_flow_but_its_page_shows_it(operator_clie
     )
     version = agent.versions.get(version="2.0.0")
 
-    listing = operator_client.get(_changelist(AgentVersion)).content.decode()
-    agent_page = operator_client.get(_change(agent)).content.decode()
-    version_page = operator_client.get(_change(version)).content.decode()
+    listing = operator_client.get(changelist_url(AgentVersion)).content.decode()
+    agent_page = operator_client.get(change_url(agent)).content.decode()
+    version_page = operator_client.get(change_url(version)).content.decode()
 
     assert "ChatInput-marker-7f3a" not in listing
     assert "ChatInput-marker-7f3a" not in agent_page
@@ -307,10 +279,10 @@ def test_the_key_hash_never_appears_on_any_page(operator_client):
     api_key, plaintext = api_key_create(config=config, name="Shop server", actor=None)
 
     pages = [
-        operator_client.get(_changelist(ApiKey)),
-        operator_client.get(_changelist(ApiKey), {"q": api_key.prefix}),
-        operator_client.get(_change(api_key)),
-        operator_client.get(_change(config)),
+        operator_client.get(changelist_url(ApiKey)),
+        operator_client.get(changelist_url(ApiKey), {"q": api_key.prefix}),
+        operator_client.get(change_url(api_key)),
+        operator_client.get(change_url(config)),
         operator_client.get(reverse("admin:site_agent_apikey_history", args=[api_key.pk])),
     ]
 
@@ -331,11 +303,11 @@ def test_the_webhook_secret_never_appears_on_any_page(operator_client):
     delivery = _delivery(endpoint)
 
     pages = [
-        operator_client.get(_changelist(WebhookEndpoint)),
-        operator_client.get(_change(endpoint)),
-        operator_client.get(_change(config)),
-        operator_client.get(_changelist(WebhookDelivery)),
-        operator_client.get(_change(delivery)),
+        operator_client.get(changelist_url(WebhookEndpoint)),
+        operator_client.get(change_url(endpoint)),
+        operator_client.get(change_url(config)),
+        operator_client.get(changelist_url(WebhookDelivery)),
+        operator_client.get(change_url(delivery)),
     ]
 
     for response in pages:
@@ -356,10 +328,10 @@ def test_there_is_no_add_button_for_keys_or_usage_events(operator_client):
     UsageEvent.objects.create(config=config, event_id="e1", occurred_at=timezone.now())
 
     for model in (ApiKey, UsageEvent):
-        response = operator_client.get(_changelist(model))
+        response = operator_client.get(changelist_url(model))
         assert response.context["has_add_permission"] is False
-        assert _add(model) not in response.content.decode()
-        assert operator_client.get(_add(model)).status_code == 403
+        assert add_url(model) not in response.content.decode()
+        assert operator_client.get(add_url(model)).status_code == 403
 
 
 def test_revoke_action_revokes_at_once_and_reports_keys_already_revoked(
@@ -373,7 +345,7 @@ def test_revoke_action_revokes_at_once_and_reports_keys_already_revoked(
     assert api_key_check(key=plaintext).valid is True  # and now cached
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _run_action(operator_client, ApiKey, "revoke_keys", [active, revoked])
+        response = run_admin_action(operator_client, ApiKey, "revoke_keys", [active, revoked])
 
     assert response.status_code == 302
     active.refresh_from_db()
@@ -381,7 +353,7 @@ def test_revoke_action_revokes_at_once_and_reports_keys_already_revoked(
     assert ApiKey.objects.get(pk=revoked.pk).revoked_at == revoked.revoked_at
     assert api_key_check(key=plaintext).valid is False
     assert api_key_check(key=plaintext).reason == "revoked"
-    assert _messages(response) == [
+    assert action_messages(response) == [
         ("warning", f"Skipped {revoked}: already revoked."),
         ("success", f"Revoked 1: {active}."),
     ]
@@ -394,14 +366,14 @@ def test_keys_filter_by_status(operator_client):
     ApiKey.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - datetime.timedelta(minutes=1))
 
     for status, expected in (("active", active), ("revoked", revoked), ("expired", expired)):
-        response = operator_client.get(_changelist(ApiKey), {"status": status})
+        response = operator_client.get(changelist_url(ApiKey), {"status": status})
         assert list(response.context["cl"].result_list) == [expected], status
 
 
 def test_a_key_page_is_read_only(operator_client):
     api_key = _key(ConfigFactory(), 1)
 
-    response = operator_client.post(_change(api_key), {"name": "renamed", "revoked_at": ""})
+    response = operator_client.post(change_url(api_key), {"name": "renamed", "revoked_at": ""})
 
     assert response.status_code == 403
     api_key.refresh_from_db()
@@ -417,9 +389,9 @@ def test_usage_events_cannot_be_changed_or_deleted(operator_client):
     )
     delete_url = reverse("admin:site_agent_usageevent_delete", args=[event.pk])
 
-    change = operator_client.post(_change(event), {"api_calls": "0"})
+    change = operator_client.post(change_url(event), {"api_calls": "0"})
     delete = operator_client.post(delete_url, {"post": "yes"})
-    listing = operator_client.get(_changelist(UsageEvent))
+    listing = operator_client.get(changelist_url(UsageEvent))
 
     assert change.status_code == 403
     assert delete.status_code == 403
@@ -433,11 +405,11 @@ def test_usage_days_have_a_date_drill_down(operator_client):
     UsageDaily.objects.create(config=config, day=datetime.date(2026, 3, 2), api_calls=5)
     UsageDaily.objects.create(config=config, day=datetime.date(2025, 12, 30), api_calls=7)
 
-    response = operator_client.get(_changelist(UsageDaily), {"day__year": "2026"})
+    response = operator_client.get(changelist_url(UsageDaily), {"day__year": "2026"})
 
     assert [row.api_calls for row in response.context["cl"].result_list] == [5]
-    assert operator_client.get(_changelist(UsageDaily)).context["cl"].date_hierarchy == "day"
-    assert operator_client.get(_changelist(DemoUsageDaily)).context["cl"].date_hierarchy == "day"
+    assert operator_client.get(changelist_url(UsageDaily)).context["cl"].date_hierarchy == "day"
+    assert operator_client.get(changelist_url(DemoUsageDaily)).context["cl"].date_hierarchy == "day"
 
 
 # --- Config actions -------------------------------------------------------------------------------
@@ -451,19 +423,19 @@ def test_suspend_refuses_the_keys_and_resume_restores_them(
     assert api_key_check(key=plaintext).valid is True
 
     with django_capture_on_commit_callbacks(execute=True):
-        suspended = _run_action(operator_client, CustomerAgentConfig, "suspend_configs", [config])
+        suspended = run_admin_action(operator_client, CustomerAgentConfig, "suspend_configs", [config])
     config.refresh_from_db()
     assert config.state == ConfigState.SUSPENDED
     assert api_key_check(key=plaintext).reason == "suspended"
 
     with django_capture_on_commit_callbacks(execute=True):
-        _run_action(operator_client, CustomerAgentConfig, "suspend_configs", [config])
-        resumed = _run_action(operator_client, CustomerAgentConfig, "resume_configs", [config])
+        run_admin_action(operator_client, CustomerAgentConfig, "suspend_configs", [config])
+        resumed = run_admin_action(operator_client, CustomerAgentConfig, "resume_configs", [config])
     config.refresh_from_db()
     assert config.state == ConfigState.ACTIVE
     assert api_key_check(key=plaintext).valid is True
-    assert _messages(suspended) == [("success", f"Suspended: “{config}”.")]
-    assert _messages(resumed) == [  # the redirects were not followed, so the messages pile up
+    assert action_messages(suspended) == [("success", f"Suspended: “{config}”.")]
+    assert action_messages(resumed) == [  # the redirects were not followed, so the messages pile up
         ("success", f"Suspended: “{config}”."),
         ("warning", f"Skipped “{config}”: only active agents can be suspended."),
         ("success", f"Resumed: “{config}”."),
@@ -479,10 +451,12 @@ def test_redeploy_skips_configs_that_did_not_fail_or_whose_subscription_erred(
     )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = _run_action(operator_client, CustomerAgentConfig, "redeploy_configs", [deployed, erred])
+        response = run_admin_action(
+            operator_client, CustomerAgentConfig, "redeploy_configs", [deployed, erred]
+        )
 
     assert callbacks == []  # nothing was queued
-    assert sorted(_messages(response)) == sorted(
+    assert sorted(action_messages(response)) == sorted(
         [
             ("warning", f"Skipped “{deployed}”: it is deployed; only failed deployments are retried."),
             (
@@ -505,12 +479,12 @@ def test_redeploy_deploys_a_failed_config_into_the_runtime_again(
     assert config.deployment_state == DeploymentState.FAILED
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = _run_action(operator_client, CustomerAgentConfig, "redeploy_configs", [config])
+        response = run_admin_action(operator_client, CustomerAgentConfig, "redeploy_configs", [config])
 
     config.refresh_from_db()
     assert (config.deployment_state, config.deployment_error) == (DeploymentState.DEPLOYED, "")
     assert config.runtime_flow_id == str(config.uuid)
-    assert _messages(response) == [("success", f"Redeploying: “{config}”.")]
+    assert action_messages(response) == [("success", f"Redeploying: “{config}”.")]
 
 
 # --- Agents ---------------------------------------------------------------------------------------
@@ -520,14 +494,14 @@ def test_archive_agent_is_refused_while_anyone_subscribes(operator_client):
     subscribed = ConfigFactory().agent
     unsold = AgentFactory()
 
-    response = _run_action(operator_client, AgentIdentity, "archive_agents", [subscribed, unsold])
+    response = run_admin_action(operator_client, AgentIdentity, "archive_agents", [subscribed, unsold])
 
     subscribed.refresh_from_db()
     unsold.refresh_from_db()
     assert subscribed.archived_at is None
     assert unsold.archived_at is not None
     assert unsold.offering.state == "archived"
-    assert sorted(_messages(response)) == [
+    assert sorted(action_messages(response)) == [
         (
             "error",
             f"“{subscribed}” was not changed: "
@@ -547,7 +521,7 @@ def test_redeliver_sends_the_event_again_as_a_new_delivery(
     failed = _delivery(endpoint, status="failed")
 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = _run_action(operator_client, WebhookDelivery, "redeliver", [failed])
+        response = run_admin_action(operator_client, WebhookDelivery, "redeliver", [failed])
 
     again = WebhookDelivery.objects.exclude(pk=failed.pk).get()
     assert (again.endpoint, again.event, again.payload, again.status) == (
@@ -559,20 +533,20 @@ def test_redeliver_sends_the_event_again_as_a_new_delivery(
     assert len(callbacks) == 1  # the send, queued after commit
     failed.refresh_from_db()
     assert failed.status == "failed"
-    assert _messages(response) == [("success", f"Sent again: “{failed}”.")]
+    assert action_messages(response) == [("success", f"Sent again: “{failed}”.")]
 
 
 def test_redeliver_to_a_disabled_endpoint_is_refused(operator_client):
     endpoint = _endpoint(ConfigFactory())
     failed = _delivery(endpoint, status="failed")
-    _run_action(operator_client, WebhookEndpoint, "disable_endpoints", [endpoint])
+    run_admin_action(operator_client, WebhookEndpoint, "disable_endpoints", [endpoint])
 
-    response = _run_action(operator_client, WebhookDelivery, "redeliver", [failed])
+    response = run_admin_action(operator_client, WebhookDelivery, "redeliver", [failed])
 
     endpoint.refresh_from_db()
     assert endpoint.is_active is False
     assert WebhookDelivery.objects.count() == 1
-    assert _messages(response) == [  # the disable's message first: its redirect was not followed
+    assert action_messages(response) == [  # the disable's message first: its redirect was not followed
         ("success", f"Disabled (waiting deliveries give up): “{endpoint}”."),
         ("error", f"“{failed}” was not changed: Enable the endpoint before redelivering to it."),
     ]
@@ -583,6 +557,6 @@ def test_deliveries_filter_by_status(operator_client):
     failed = _delivery(endpoint, status="failed")
     _delivery(endpoint, status="delivered")
 
-    response = operator_client.get(_changelist(WebhookDelivery), {"status": "failed"})
+    response = operator_client.get(changelist_url(WebhookDelivery), {"status": "failed"})
 
     assert list(response.context["cl"].result_list) == [failed]
