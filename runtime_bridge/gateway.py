@@ -475,6 +475,7 @@ class PreparedChat:
     variables: dict[str, str]
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     config_id: int | None = None  # None for a demo: nothing is recorded against a buyer
+    config: CustomerAgentConfig | None = None  # as loaded for this message: who to announce the answer to
     demo_offering_id: int | None = None  # a demo's usage is counted for the seller, never billed
     usage_source: str = UsageSource.GATEWAY
     on_failure: list = field(default_factory=list)
@@ -506,6 +507,7 @@ def chat_prepare(*, caller: Caller, message, session_id=None) -> PreparedChat:
             system_prompt=config.system_prompt,
         ),
         config_id=config.pk,
+        config=config,
     )
 
 
@@ -593,7 +595,7 @@ def chat_record(*, prepared: PreparedChat, reply: "ChatReply") -> None:
         _record(prepared, reply.usage)
     except Exception:
         logger.exception("Usage of chat request %s could not be recorded", prepared.request_id)
-    if prepared.config_id is not None:
+    if prepared.config is not None:
         try:
             _announce_answer(prepared, reply)
         except Exception:
@@ -601,7 +603,7 @@ def chat_record(*, prepared: PreparedChat, reply: "ChatReply") -> None:
 
 
 def _announce_answer(prepared: PreparedChat, reply: "ChatReply") -> None:
-    config = CustomerAgentConfig.objects.only("pk", "uuid", "state").get(pk=prepared.config_id)
+    config = prepared.config
     webhook_emit(
         config=config,
         event=WebhookEvent.MESSAGE_ANSWERED,
