@@ -126,6 +126,8 @@ def seed(flow: dict) -> tuple[str, str, str, dict]:
     run-time variables the gateway sends for QUESTION. Idempotent: reuses the bench seller and buyer."""
     import django
 
+    # The purchase provisions in a Celery task after commit; no worker runs here, so run it inline.
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
     django.setup()
     from django.utils import timezone
 
@@ -189,7 +191,7 @@ def seed(flow: dict) -> tuple[str, str, str, dict]:
 def start_gunicorn(runtime_url: str, runtime_key: str, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "CELERY_TASK_ALWAYS_EAGER"},
         "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(40),
         "ALLOWED_HOSTS": "127.0.0.1",
