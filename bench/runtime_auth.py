@@ -6,7 +6,8 @@
 Seeds a buyer config and a fresh key in DATABASE_URL, starts gunicorn itself (2 sync workers, DEBUG off,
 the same DATABASE_URL, and REDIS_URL when set) unless `--base-url` names a running server (then give its
 `--token`). Both endpoints carry the same runtime credential and go through the same stack; the auth call
-adds the key check (checksum, SHA-256, a cache read) and a bigger JSON body.
+adds the key check (checksum, SHA-256, a near-cache read: no round trip once the key was seen, see
+`cmp.cache.NearCache`) and a bigger JSON body.
 
 1. Peak: closed-loop load (`--clients` processes x `--threads` threads, each one request after another) for
    `--duration` seconds per endpoint: requests/s, p50, p99, and the ratio auth/ping. Goal >= 0.8.
