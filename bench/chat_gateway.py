@@ -17,6 +17,7 @@ Both servers are stopped at the end. With REDIS_URL set, gunicorn uses Redis for
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import signal
@@ -270,6 +271,7 @@ def measure(
 
 
 def main() -> int:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request would bury the figures
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
