@@ -16,19 +16,11 @@ from billing.models import (
     WebhookEventStatus,
 )
 from billing.services.webhooks import webhook_event_replay
+from cmp.admin import LedgerMixin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(LedgerMixin, admin.ModelAdmin):
     """Billing rows mirror Stripe or record payments: operators look, services write."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(WebhookEvent)
