@@ -5,14 +5,16 @@ is paid (see billing.services.subscriptions.subscription_sync), never by the buy
 success page.
 """
 
+import datetime
 import uuid as uuid_module
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from billing.models import BillingSubscription, PriceKind, SellerPayoutAccount, SubscriptionStatus
-from billing.selectors import billing_subscription_stripe_for_resource
+from billing.selectors import billing_subscription_for_resource, billing_subscription_stripe_for_resource
 from billing.services.stripe_objects import (
     customer_ensure,
     plan_has_fixed_fee,
@@ -77,11 +79,54 @@ def _seller_transfer(order: Order) -> dict:
     }
 
 
+# A Checkout session can be paid for 24 hours; the credit's coupon outlives it a little, then expires unused.
+CREDIT_REDEEMABLE_FOR = datetime.timedelta(hours=25)
+
+
+def manual_period_credit(*, order: Order, now: datetime.datetime | None = None) -> int:
+    """What a plan change owes the buyer for a period paid outside Stripe (a bank transfer an operator marked
+    paid), in minor units: the current plan's price for the unused share of that period, at most the new
+    plan's price. 0 when Stripe already bills it (Stripe prorates itself), or the currencies differ."""
+    resource = order.resource
+    if order.type != OrderType.UPDATE or resource is None:
+        return 0
+    billing = billing_subscription_for_resource(resource=resource)
+    if billing is None or billing.status != SubscriptionStatus.MANUAL:
+        return 0
+    paid_plan = resource.plan
+    start, end = resource.current_period_start, resource.current_period_end
+    if paid_plan.currency != order.plan.currency or start is None or end is None or end <= start:
+        return 0
+    unused = (end - max(now or timezone.now(), start)) / (end - start)
+    return max(0, min(round(paid_plan.price_minor * unused), order.plan.price_minor))
+
+
+def _credit_coupon(*, order: Order, amount_minor: int) -> str:
+    """A one-off Stripe coupon worth the credit, for this Checkout session only: Checkout shows it as a
+    discount on the first invoice. A session that is never paid leaves it unused until it expires."""
+    coupon = stripe_call(
+        get_stripe_client().v1.coupons.create,
+        params={
+            "amount_off": amount_minor,
+            "currency": order.plan.currency.lower(),
+            "duration": "once",
+            "max_redemptions": 1,
+            "redeem_by": int((timezone.now() + CREDIT_REDEEMABLE_FOR).timestamp()),
+            "name": f"Unused {order.resource.plan.name} time"[:40],
+            "metadata": {"order_uuid": str(order.uuid), "reason": "manual_period_credit"},
+        },
+        options={"idempotency_key": f"cmp-credit-{order.uuid}-{uuid_module.uuid4()}"},
+    )
+    return coupon.id
+
+
 def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) -> CheckoutStart:
     """A Checkout session for a pending order: a new subscription, or a free (or manually paid) one moving to
-    a paid plan, which gets its Stripe subscription here. Each attempt is a new session: a declined buyer
-    retries."""
-    order = Order.objects.select_related("plan", "offering", "organization", "resource").get(pk=order.pk)
+    a paid plan, which gets its Stripe subscription here; the unused part of a manually paid period is
+    credited on its first invoice. Each attempt is a new session: a declined buyer retries."""
+    order = Order.objects.select_related("plan", "offering", "organization", "resource__plan").get(
+        pk=order.pk
+    )
     _check_payable(order)
     customer = customer_ensure(organization=order.organization)
     line_items = []
@@ -100,19 +145,23 @@ def checkout_start(*, order: Order, actor, success_url: str, cancel_url: str) ->
     subscription_data: dict = {"metadata": metadata, **_seller_transfer(order)}
     if order.plan.trial_days and order.type == OrderType.CREATE:  # a trial is for new subscribers
         subscription_data["trial_period_days"] = order.plan.trial_days
+    params = {
+        "mode": "subscription",
+        "customer": customer.stripe_customer_id,
+        "client_reference_id": str(order.uuid),
+        "line_items": line_items,
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+        "subscription_data": subscription_data,
+        "metadata": metadata,
+    }
+    credit = manual_period_credit(order=order)
+    if credit:
+        params["discounts"] = [{"coupon": _credit_coupon(order=order, amount_minor=credit)}]
     client = get_stripe_client()
     session = stripe_call(
         client.v1.checkout.sessions.create,
-        params={
-            "mode": "subscription",
-            "customer": customer.stripe_customer_id,
-            "client_reference_id": str(order.uuid),
-            "line_items": line_items,
-            "success_url": success_url,
-            "cancel_url": cancel_url,
-            "subscription_data": subscription_data,
-            "metadata": metadata,
-        },
+        params=params,
         options={"idempotency_key": f"cmp-checkout-{order.uuid}-{uuid_module.uuid4()}"},
     )
     billing = billing_subscription_for_order(order=order)

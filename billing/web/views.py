@@ -14,7 +14,12 @@ from django.views.decorators.http import require_POST
 
 from billing import selectors
 from billing.services.bundles import bundle_create
-from billing.services.checkout import checkout_start, order_needs_payment, order_pays_at_checkout
+from billing.services.checkout import (
+    checkout_start,
+    manual_period_credit,
+    order_needs_payment,
+    order_pays_at_checkout,
+)
 from billing.services.payouts import payout_onboarding_link
 from billing.services.subscriptions import (
     subscription_plan_change_request,
@@ -91,6 +96,7 @@ def order_pay(request: HttpRequest, uuid) -> HttpResponse:
             "billing": billing,
             "is_payable": order_needs_payment(order),
             "pays_at_checkout": pays_at_checkout,
+            "credit_minor": manual_period_credit(order=order) if pays_at_checkout and mode.is_stripe else 0,
         },
     )
 

@@ -1,8 +1,12 @@
 """A free subscription moving to a paid (or usage-based) plan has no Stripe subscription to charge: it pays
 at Stripe Checkout, and the Stripe subscription made there bills it from then on."""
 
+import datetime
+import time
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import BillingSubscription, Invoice, WebhookEvent
 from billing.services.subscriptions import is_stripe_billed
@@ -341,9 +345,18 @@ def test_a_manually_paid_subscription_moves_onto_stripe_when_upgraded(
 
     # When the buyer upgrades to Pro and pays at Checkout
     order = _upgrade_order(resource, pro, user)
-    _pay(stripe_fake, client, order, user, django_capture_on_commit_callbacks)
+    events = _pay(stripe_fake, client, order, user, django_capture_on_commit_callbacks)
 
-    # Then Stripe bills it from now on, and the billing page shows it once, as Stripe's
+    # Then the Starter month paid by transfer is credited on Checkout (just begun: all but seconds of it) ...
+    (coupon_call,) = stripe_fake.calls("POST", "/v1/coupons")
+    credit = int(coupon_call.params["amount_off"])
+    assert 1890 <= credit <= 1900
+    assert (coupon_call.params["currency"], coupon_call.params["duration"]) == ("usd", "once")
+    (session_call,) = stripe_fake.calls("POST", "/v1/checkout/sessions")
+    (coupon,) = stripe_fake.of_type("coupon")
+    assert session_call.params["discounts"] == [{"coupon": coupon["id"]}]
+    assert events["invoice.paid"]["data"]["object"]["amount_paid"] == pro.price_minor - credit
+    # ... and Stripe bills it from now on, and the billing page shows it once, as Stripe's
     resource.refresh_from_db()
     assert resource.plan == pro
     assert is_stripe_billed(resource) is True
@@ -375,3 +388,72 @@ def test_no_checkout_for_the_plan_change_of_a_subscription_that_is_not_active(
     assert response.json()["detail"] == "Only an active subscription can change plan."
     assert stripe_fake.calls("POST", "/v1/checkout/sessions") == []
     assert BillingSubscription.objects.exists() is False
+
+
+@pytest.mark.parametrize(
+    ("days_used", "new_price", "credit"),
+    [
+        (15, 4900, 950),  # half of a 30-day Starter month left: half of its 1,900
+        (30, 4900, 0),  # the paid month is over: nothing to credit, no coupon
+        (10, 9900, 1267),  # two thirds left
+    ],
+)
+def test_the_unused_part_of_a_manually_paid_period_is_credited_once(
+    stripe_fake,
+    pro,
+    organization,
+    user,
+    operator,
+    client,
+    django_capture_on_commit_callbacks,
+    days_used,
+    new_price,
+    credit,
+):
+    # Given Starter paid by transfer for a 30-day period, `days_used` days ago
+    starter = PlanFactory(offering=pro.offering, name="Starter", price_minor=1900, currency="USD")
+    target = PlanFactory(offering=pro.offering, name="Target", price_minor=new_price, currency="USD")
+    with django_capture_on_commit_callbacks(execute=True):
+        bought = order_create(organization=organization, plan=starter, actor=user)
+        order_mark_paid(order=bought, actor=operator, reference="bank transfer 13")
+    start = timezone.now() - datetime.timedelta(days=days_used)
+    Resource.objects.filter(orders=bought).update(
+        current_period_start=start, current_period_end=start + datetime.timedelta(days=30)
+    )
+    order = _upgrade_order(Resource.objects.get(orders=bought), target, user)
+
+    # When the buyer looks at what is due, then opens Checkout
+    client.force_login(user)
+    pay_page = client.get(reverse("billing:order-pay", args=[order.uuid]))
+    start_checkout(client_for(user), order)
+
+    # Then
+    coupons = stripe_fake.calls("POST", "/v1/coupons")
+    (session_call,) = stripe_fake.calls("POST", "/v1/checkout/sessions")
+    assert abs(pay_page.context["credit_minor"] - credit) <= 1
+    assert ("for the unused part of the Starter period" in pay_page.content.decode()) is (credit > 0)
+    if credit == 0:
+        assert coupons == []
+        assert "discounts" not in session_call.params
+    else:
+        (coupon_call,) = coupons
+        assert abs(int(coupon_call.params["amount_off"]) - credit) <= 1  # the clock moved a little
+        assert coupon_call.params["name"] == "Unused Starter time"
+        assert coupon_call.params["metadata"] == {
+            "order_uuid": str(order.uuid),
+            "reason": "manual_period_credit",
+        }
+        assert int(coupon_call.params["redeem_by"]) > time.time() + 24 * 3600
+        assert session_call.params["discounts"] == [{"coupon": stripe_fake.of_type("coupon")[0]["id"]}]
+
+
+def test_a_subscription_stripe_bills_gets_no_credit_coupon(
+    stripe_fake, free_resource, pro, user, client, django_capture_on_commit_callbacks
+):
+    # A free subscription paid nothing: moving to Pro is charged in full
+    order = _upgrade_order(free_resource, pro, user)
+
+    events = _pay(stripe_fake, client, order, user, django_capture_on_commit_callbacks)
+
+    assert stripe_fake.calls("POST", "/v1/coupons") == []
+    assert events["invoice.paid"]["data"]["object"]["amount_paid"] == pro.price_minor

@@ -45,6 +45,7 @@ ROUTES: list[tuple[str, re.Pattern, type, str]] = [
         billing_params.MeterEventCreateParams,
         "meter_event_create",
     ),
+    ("POST", re.compile(r"^/v1/coupons$"), params.CouponCreateParams, "coupon_create"),
     ("POST", re.compile(r"^/v1/checkout/sessions$"), checkout_params.SessionCreateParams, "checkout_create"),
     (
         "GET",
@@ -415,10 +416,46 @@ class FakeStripe:
         self.meter_events.setdefault(identifier, event)
         return event
 
+    def _coupon_create(self, data):
+        if ("amount_off" in data) == ("percent_off" in data):
+            raise StripeError(
+                400, "invalid_request_error", "Give amount_off or percent_off.", param="amount_off"
+            )
+        if "amount_off" in data and "currency" not in data:
+            raise StripeError(400, "invalid_request_error", "amount_off needs a currency.", param="currency")
+        if "redeem_by" in data and int(data["redeem_by"]) <= time.time():
+            raise StripeError(
+                400, "invalid_request_error", "redeem_by must be in the future.", param="redeem_by"
+            )
+        return self._store(
+            {
+                "id": self.new_id("coupon"),
+                "object": "coupon",
+                "amount_off": int(data["amount_off"]) if "amount_off" in data else None,
+                "percent_off": float(data["percent_off"]) if "percent_off" in data else None,
+                "currency": data.get("currency"),
+                "duration": data.get("duration", "once"),
+                "max_redemptions": int(data["max_redemptions"]) if "max_redemptions" in data else None,
+                "redeem_by": int(data["redeem_by"]) if "redeem_by" in data else None,
+                "name": data.get("name"),
+                "metadata": data.get("metadata", {}),
+                "times_redeemed": 0,
+                "valid": True,
+            }
+        )
+
     def _checkout_create(self, data):
         self._get(data["customer"], "customer")
         for item in data["line_items"]:
             self._get(item["price"], "price")
+        if data.get("discounts") and data.get("allow_promotion_codes"):
+            raise StripeError(
+                400, "invalid_request_error", "discounts cannot be combined with allow_promotion_codes."
+            )
+        for discount in data.get("discounts", []):
+            coupon = self._get(discount["coupon"], "coupon")
+            if not coupon["valid"]:
+                raise StripeError(400, "invalid_request_error", "This coupon is no longer valid.")
         session_id = self.new_id("cs")
         return self._store(
             {
@@ -436,6 +473,7 @@ class FakeStripe:
                 "url": f"https://checkout.stripe.com/c/pay/{session_id}",
                 "line_items": data["line_items"],
                 "subscription_data": data.get("subscription_data", {}),
+                "discounts": data.get("discounts", []),
             }
         )
 
@@ -711,6 +749,13 @@ class FakeStripe:
         )
         # A subscription of metered prices only (usage-based) starts with an invoice of 0, paid.
         amount = 0 if trial_days else self._licensed_amount(subscription)
+        for discount in session["discounts"]:  # coupons of duration "once" come off the first invoice
+            coupon = self._get(discount["coupon"], "coupon")
+            amount = max(0, amount - coupon["amount_off"]) if coupon["amount_off"] else amount
+            coupon["times_redeemed"] += 1
+            coupon["valid"] = (
+                coupon["max_redemptions"] is None or coupon["times_redeemed"] < coupon["max_redemptions"]
+            )
         invoice = self._invoice(
             subscription, amount=amount, paid=not card_declined, reason="subscription_create"
         )
