@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from cmp.admin import ActionsOnlyMixin, LedgerMixin, ReadOnlyInline, run_action
-from marketplace.models import ResourceState
+from marketplace.models import Resource, ResourceState
 from site_agent.errors import ApplicationError
 from site_agent.models import (
     AgentIdentity,
@@ -430,15 +430,30 @@ class CustomerAgentConfigAdmin(ActionsOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description="Resume suspended agents", permissions=["change"])
     def resume_configs(self, request, queryset) -> None:
+        configs = list(self._objects(queryset))
+        # Billing suspends an agent whose payment is overdue and resumes it when paid; resuming it here would
+        # give access before the buyer pays. (Read through billing's relation name: no import upward.)
+        unpaid = set(
+            Resource.objects.filter(
+                pk__in=[config.resource_id for config in configs],
+                orders__billing_subscription__suspended_at__isnull=False,
+            ).values_list("pk", flat=True)
+        )
+
+        def skip(config) -> str:
+            if config.state != ConfigState.SUSPENDED:
+                return "only suspended agents can be resumed."
+            if config.resource_id in unpaid:
+                return "its payment is overdue; it resumes by itself when the buyer pays."
+            return ""
+
         run_action(
             self,
             request,
-            self._objects(queryset),
+            configs,
             service=lambda config: config_resume(config=config),
             done="Resumed",
-            skip=lambda config: (
-                "" if config.state == ConfigState.SUSPENDED else "only suspended agents can be resumed."
-            ),
+            skip=skip,
         )
 
 

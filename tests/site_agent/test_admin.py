@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.models import BillingSubscription
 from cmp.crypto import encrypt
 from site_agent.models import (
     AgentIdentity,
@@ -27,7 +28,7 @@ from site_agent.services.api_keys import api_key_check, api_key_create
 from site_agent.services.configs import config_record_deployment_failure
 from site_agent.services.webhooks import webhook_endpoint_create
 from tests.admin_helpers import action_messages, add_url, change_url, changelist_url, run_admin_action
-from tests.marketplace.factories import OfferingFactory, UserFactory
+from tests.marketplace.factories import OfferingFactory, OrderFactory, UserFactory
 from tests.site_agent.factories import AgentFactory, ConfigFactory
 
 pytestmark = pytest.mark.django_db
@@ -439,6 +440,29 @@ def test_suspend_refuses_the_keys_and_resume_restores_them(
         ("success", f"Suspended: “{config}”."),
         ("warning", f"Skipped “{config}”: only active agents can be suspended."),
         ("success", f"Resumed: “{config}”."),
+    ]
+
+
+def test_resume_leaves_an_agent_suspended_for_an_overdue_payment_to_billing(
+    operator_client, django_capture_on_commit_callbacks
+):
+    # Given billing suspended the agent: its subscription is past due beyond the grace period
+    config = ConfigFactory(state=ConfigState.SUSPENDED)
+    resource = config.resource
+    order = OrderFactory(
+        plan=resource.plan, organization=resource.organization, resource=resource, state="done"
+    )
+    BillingSubscription.objects.create(
+        organization=resource.organization, order=order, status="past_due", suspended_at=timezone.now()
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = run_admin_action(operator_client, CustomerAgentConfig, "resume_configs", [config])
+
+    config.refresh_from_db()
+    assert config.state == ConfigState.SUSPENDED
+    assert action_messages(response) == [
+        ("warning", f"Skipped “{config}”: its payment is overdue; it resumes by itself when the buyer pays.")
     ]
 
 
