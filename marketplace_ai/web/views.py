@@ -151,70 +151,70 @@ def knowledge_base_search(request: HttpRequest, organization_uuid, knowledge_bas
 # --- Changes --------------------------------------------------------------------------------------
 
 
-@login_required
-@require_POST
-def document_upload(request: HttpRequest, organization_uuid, knowledge_base_uuid) -> HttpResponse:
+def _add_document(
+    request, organization_uuid, knowledge_base_uuid, *, make_form, form_name: str, add
+) -> HttpResponse:
+    """Once the caller may change the knowledge base (the upload is read only then), validate the form from
+    `make_form()` and `add(knowledge_base, cleaned_data)` (a service returning (document, created)); back to
+    the page on success, the page with the form's errors otherwise."""
     organization, knowledge_base = _knowledge_base(
         request, organization_uuid, knowledge_base_uuid, manage=True
     )
-    form = DocumentFileForm(request.POST, request.FILES)
+    form = make_form()
     if form.is_valid():
         try:
-            document, created = document_upload_file(
-                knowledge_base=knowledge_base, uploaded_file=form.cleaned_data["file"], actor=request.user
-            )
+            document, created = add(knowledge_base, form.cleaned_data)
         except ApplicationError as error:
             _add_service_error(form, error)
         else:
             _added(request, document, created)
             return _back(request, knowledge_base)
-    return _invalid(request, organization, knowledge_base, "file_form", form)
+    return _invalid(request, organization, knowledge_base, form_name, form)
+
+
+@login_required
+@require_POST
+def document_upload(request: HttpRequest, organization_uuid, knowledge_base_uuid) -> HttpResponse:
+    return _add_document(
+        request,
+        organization_uuid,
+        knowledge_base_uuid,
+        make_form=lambda: DocumentFileForm(request.POST, request.FILES),
+        form_name="file_form",
+        add=lambda knowledge_base, data: document_upload_file(
+            knowledge_base=knowledge_base, uploaded_file=data["file"], actor=request.user
+        ),
+    )
 
 
 @login_required
 @require_POST
 def document_qa(request: HttpRequest, organization_uuid, knowledge_base_uuid) -> HttpResponse:
-    organization, knowledge_base = _knowledge_base(
-        request, organization_uuid, knowledge_base_uuid, manage=True
+    return _add_document(
+        request,
+        organization_uuid,
+        knowledge_base_uuid,
+        make_form=lambda: DocumentQAForm(request.POST),
+        form_name="qa_form",
+        add=lambda knowledge_base, data: document_add_qa(
+            knowledge_base=knowledge_base, qa_pairs=data["pairs"], name=data["name"], actor=request.user
+        ),
     )
-    form = DocumentQAForm(request.POST)
-    if form.is_valid():
-        try:
-            document, created = document_add_qa(
-                knowledge_base=knowledge_base,
-                qa_pairs=form.cleaned_data["pairs"],
-                name=form.cleaned_data["name"],
-                actor=request.user,
-            )
-        except ApplicationError as error:
-            _add_service_error(form, error)
-        else:
-            _added(request, document, created)
-            return _back(request, knowledge_base)
-    return _invalid(request, organization, knowledge_base, "qa_form", form)
 
 
 @login_required
 @require_POST
 def document_url(request: HttpRequest, organization_uuid, knowledge_base_uuid) -> HttpResponse:
-    organization, knowledge_base = _knowledge_base(
-        request, organization_uuid, knowledge_base_uuid, manage=True
+    return _add_document(
+        request,
+        organization_uuid,
+        knowledge_base_uuid,
+        make_form=lambda: DocumentUrlForm(request.POST),
+        form_name="url_form",
+        add=lambda knowledge_base, data: document_add_url(
+            knowledge_base=knowledge_base, url=data["url"], name=data["name"], actor=request.user
+        ),
     )
-    form = DocumentUrlForm(request.POST)
-    if form.is_valid():
-        try:
-            document, created = document_add_url(
-                knowledge_base=knowledge_base,
-                url=form.cleaned_data["url"],
-                name=form.cleaned_data["name"],
-                actor=request.user,
-            )
-        except ApplicationError as error:
-            _add_service_error(form, error)
-        else:
-            _added(request, document, created)
-            return _back(request, knowledge_base)
-    return _invalid(request, organization, knowledge_base, "url_form", form)
 
 
 @login_required
