@@ -179,6 +179,7 @@ class NearCache:
             max_connections=1,
             health_check_interval=0,
             socket_timeout=5,
+            socket_connect_timeout=2,  # an unreachable Redis must not hold a request (and the lock) for long
             client_name=self.client_name,  # CLIENT LIST shows what the connection is for
         )
         connection = None

@@ -250,3 +250,24 @@ def test_a_forked_child_does_not_use_its_parents_copies(near_alias):
     fetch = Fetches(near_alias, "hot:a")
     assert near.get_or_fetch("hot:a", fetch) == "parent"  # the parent's copy and connection are intact
     assert fetch.calls == 0
+
+
+def test_with_redis_unreachable_nothing_is_kept_and_reads_go_on(settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "down": {"BACKEND": "cmp.cache.SharedRedisCache", "LOCATION": "redis://127.0.0.1:9/0"},
+    }
+    near = NearCache("hot:", alias="down")
+    calls = []
+
+    def fetch():
+        calls.append(1)
+        return "from the shared cache"
+
+    started = time.monotonic()
+    assert near.get_or_fetch("hot:a", fetch) == "from the shared cache"
+    assert near.get_or_fetch("hot:a", fetch) == "from the shared cache"
+
+    assert len(calls) == 2
+    assert not near.is_listening
+    assert time.monotonic() - started < 3  # one refused connection, then no retry for RECONNECT_SECONDS
